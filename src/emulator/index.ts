@@ -1,0 +1,14 @@
+export { startEmulator } from './server.js';
+export { SEED_JOB_IDS, liveSeedJobIds } from './seed.js';
+export {
+  DEMO_ACCOUNT,
+  type Emulator,
+  type EmulatorAccount,
+  type EmulatorOptions,
+  type EmulatorStats,
+  type Fault,
+  type FaultRule,
+  type PhaseDurations,
+  type Route,
+  type StatsRequest,
+} from './types.js';

@@ -1,0 +1,77 @@
+export type Route = 'create' | 'get' | 'list' | 'cancel' | 'delete' | 'logs' | 'checkpoints' | 'export' | 'unknown';
+
+export interface EmulatorAccount {
+  apiKey: string;
+  workspaceId: string;
+  userId: string;
+  seed?: boolean;
+}
+
+export interface PhaseDurations {
+  pending: number;
+  queuing: number;
+  running: number;
+}
+
+export interface EmulatorOptions {
+  host?: string;
+  port?: number;
+  accounts?: EmulatorAccount[];
+  now?: () => number;
+  timeZoneOffsetMinutes?: number;
+  phaseDurationsMs?: PhaseDurations;
+  deleteNonTerminal?: boolean;
+  jobQuota?: number;
+  latencyMs?: number;
+}
+
+export interface StatsRequest {
+  method: string;
+  url: string;
+  route: Route;
+  jobId?: string;
+  apiKeyHash?: string;
+}
+
+export interface EmulatorStats {
+  total: number;
+  byRoute: Record<string, number>;
+  requests: StatsRequest[];
+}
+
+export type Fault =
+  | { kind: 'status'; status: number; code?: string; message?: string; retryAfter?: string }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'hang' }
+  | { kind: 'reset' }
+  | { kind: 'truncated-json' }
+  | { kind: 'html'; status?: number }
+  | { kind: 'not-json' }
+  | { kind: 'slow-body'; ms: number }
+  | { kind: 'body'; status?: number; body: unknown };
+
+export interface FaultRule {
+  match?: { route?: Route; method?: string; jobId?: string; apiKey?: string };
+  times?: number;
+  probability?: number;
+  fault: Fault;
+}
+
+export interface Emulator {
+  url: string;
+  demoApiKey: string;
+  stats(): EmulatorStats;
+  resetStats(): void;
+  injectFault(rule: FaultRule): void;
+  clearFaults(): void;
+  putRawJob(apiKey: string, raw: Record<string, unknown>): void;
+  setJobStatus(apiKey: string, jobId: string, status: string): void;
+  close(): Promise<void>;
+}
+
+export const DEMO_ACCOUNT: EmulatorAccount = {
+  apiKey: 'sk-emulator-demo',
+  workspaceId: 'llm-demo0001',
+  userId: '1234567890123456',
+  seed: true,
+};
