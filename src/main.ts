@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { startEmulator, type Emulator } from './emulator/index.js';
+import { createGateway } from './server.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+
+  let emulator: Emulator | undefined;
+  if (config.mode === 'demo') {
+    // No upstream configured: serve the embedded DashScope emulator on loopback and act with its demo key.
+    emulator = await startEmulator({ host: '127.0.0.1', port: 0 });
+    config = {
+      ...config,
+      upstream: { ...config.upstream, baseUrl: emulator.url },
+      auth: { mode: 'server', apiKey: emulator.demoApiKey },
+    };
+    console.log(`Demo mode: no DASHSCOPE_BASE_URL or DASHSCOPE_API_KEY set, serving the embedded DashScope emulator at ${emulator.url}`);
+  } else {
+    console.log(`Upstream: ${config.upstream.baseUrl} (region ${config.upstream.region}, auth ${config.auth.mode})`);
+  }
+
+  const gateway = createGateway({ config });
+  const url = await gateway.listen();
+  const browsable = url.replace('://127.0.0.1:', '://localhost:').replace('://[::1]:', '://localhost:');
+  console.log(
+    `finetune-gateway ready: ${config.graphiql ? 'GraphiQL and ' : ''}GraphQL at ${browsable}/graphql, health at ${browsable}/health`,
+  );
+
+  const shutdown = async (signal: string) => {
+    console.log(`${signal} received, shutting down`);
+    await gateway.close();
+    await emulator?.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error('finetune-gateway failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,312 @@
+import { Pool, errors as undiciErrors } from 'undici';
+import type { z } from 'zod';
+import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
+import { invalidIdReason } from './ids.js';
+import {
+  CheckpointListModel,
+  ErrorEnvelopeModel,
+  JobListModel,
+  JobModel,
+  LogsModel,
+  OperationStatusModel,
+  SuccessEnvelopeModel,
+  toCheckpointRecord,
+  toJobRecord,
+  type CheckpointRecord,
+  type FineTuneJobRecord,
+  type JobLogsRecord,
+  type JobPageRecord,
+} from './models.js';
+
+/** Who is calling: the key (the gateway's own, or the caller's in forward mode) and an optional workspace. */
+export interface Credential {
+  apiKey: string;
+  workspace?: string | undefined;
+}
+
+export interface DashScopeClientOptions {
+  /** Origin plus optional path prefix, e.g. `https://dashscope-intl.aliyuncs.com`. */
+  baseUrl: string;
+  /** The upstream's time zone, for its naive timestamps. */
+  timeZoneOffsetMinutes: number;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** Sockets in the pool: also the cap on concurrent upstream requests from this process. */
+  connections: number;
+  userAgent?: string;
+}
+
+export interface ListJobsParams {
+  page: number;
+  pageSize: number;
+  model?: string | null | undefined;
+}
+
+export interface CreateJobBody {
+  model: string;
+  training_file_ids: string[];
+  validation_file_ids?: string[];
+  training_type?: string;
+  hyper_parameters?: Record<string, unknown>;
+  job_name?: string;
+  model_name?: string;
+  finetuned_output_suffix?: string;
+}
+
+interface Call {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path below `/api/v1/fine-tunes`, already encoded. */
+  path: string;
+  query?: Record<string, string | number | undefined | null>;
+  body?: unknown;
+  subject: string;
+  action: UpstreamFailure['action'];
+  signal?: AbortSignal | undefined;
+}
+
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * The one client of the DashScope fine-tunes API: one method per endpoint, one undici pool for the origin, explicit
+ * timeouts, every response validated by a zod model. Nothing outside this folder knows a DashScope URL or field.
+ */
+export class DashScopeClient {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+
+  constructor(private readonly options: DashScopeClientOptions) {
+    const url = new URL(options.baseUrl);
+    this.basePath = `${url.pathname.replace(/\/+$/, '')}/api/v1/fine-tunes`;
+    this.pool = new Pool(url.origin, {
+      connections: options.connections,
+      connectTimeout: options.connectTimeoutMs,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
+    const subject = jobSubject(jobId);
+    const output = await this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal });
+    return this.job(output, subject, 'reading');
+  }
+
+  async listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
+    const subject = 'the list of fine-tune jobs';
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: '',
+      query: { page_no: params.page, page_size: params.pageSize, model: params.model },
+      subject,
+      action: 'reading',
+      signal,
+    });
+    const list = parse(JobListModel, output, subject, 'reading');
+    // A malformed element costs that element, not the page.
+    const jobs: FineTuneJobRecord[] = [];
+    for (const element of list.jobs) {
+      const job = JobModel.safeParse(element);
+      if (job.success) jobs.push(toJobRecord(job.data, this.options.timeZoneOffsetMinutes));
+    }
+    return { total: list.total, jobs, invalidJobs: list.jobs.length - jobs.length };
+  }
+
+  async getLogs(
+    credential: Credential,
+    jobId: string,
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<JobLogsRecord> {
+    const subject = `the logs of ${jobSubject(jobId)}`;
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: `${this.jobPath(jobId, subject)}/logs`,
+      query: { offset: window.offset, line: window.limit },
+      subject,
+      action: 'reading',
+      signal,
+    });
+    const logs = parse(LogsModel, output, subject, 'reading');
+    return { total: logs.total, lines: logs.logs };
+  }
+
+  async listCheckpoints(credential: Credential, jobId: string, signal?: AbortSignal): Promise<CheckpointRecord[]> {
+    const subject = `the checkpoints of ${jobSubject(jobId)}`;
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: `${this.jobPath(jobId, subject)}/checkpoints`,
+      subject,
+      action: 'reading',
+      signal,
+    });
+    return parse(CheckpointListModel, output, subject, 'reading').map((c) =>
+      toCheckpointRecord(c, jobId, this.options.timeZoneOffsetMinutes),
+    );
+  }
+
+  async createJob(credential: Credential, body: CreateJobBody, signal?: AbortSignal): Promise<FineTuneJobRecord> {
+    const subject = `a fine-tune job of model "${body.model}"`;
+    const output = await this.call(credential, { method: 'POST', path: '', body, subject, action: 'creating', signal });
+    return this.job(output, subject, 'creating');
+  }
+
+  async cancelJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<void> {
+    const subject = jobSubject(jobId);
+    const output = await this.call(credential, {
+      method: 'POST',
+      path: `${this.jobPath(jobId, subject)}/cancel`,
+      subject,
+      action: 'canceling',
+      signal,
+    });
+    parse(OperationStatusModel, output, subject, 'canceling');
+  }
+
+  async deleteJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<void> {
+    const subject = jobSubject(jobId);
+    const output = await this.call(credential, {
+      method: 'DELETE',
+      path: this.jobPath(jobId, subject),
+      subject,
+      action: 'deleting',
+      signal,
+    });
+    parse(OperationStatusModel, output, subject, 'deleting');
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private job(output: unknown, subject: string, action: UpstreamFailure['action']): FineTuneJobRecord {
+    return toJobRecord(parse(JobModel, output, subject, action), this.options.timeZoneOffsetMinutes);
+  }
+
+  /** The id rule holds here too, whatever the caller checked: no id reaches a URL unchecked. */
+  private jobPath(jobId: string, subject: string): string {
+    const reason = invalidIdReason(jobId);
+    if (reason)
+      throw new UpstreamError({ kind: 'invalid-request', subject, action: 'reading', detail: `the job id is invalid: ${reason}` });
+    return `/${encodeURIComponent(jobId)}`;
+  }
+
+  private async call(credential: Credential, call: Call): Promise<unknown> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${credential.apiKey}`,
+      accept: 'application/json',
+      'user-agent': this.options.userAgent ?? 'finetune-gateway',
+    };
+    if (credential.workspace) headers['x-dashscope-workspace'] = credential.workspace;
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    const failure = { subject: call.subject, action: call.action };
+
+    let status: number;
+    let responseHeaders: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      const response = await this.pool.request({
+        method: call.method,
+        path: this.basePath + call.path + queryString(call.query),
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: call.signal,
+      });
+      status = response.statusCode;
+      responseHeaders = response.headers;
+      text = await response.body.text();
+    } catch (error) {
+      throw networkFailure(error, failure);
+    }
+
+    if (status >= 200 && status < 300) {
+      const envelope = SuccessEnvelopeModel.safeParse(safeJson(text));
+      if (!envelope.success || envelope.data.output === undefined) {
+        throw new UpstreamError({
+          ...failure,
+          kind: 'bad-response',
+          httpStatus: status,
+          detail: 'the body is not a DashScope success envelope',
+        });
+      }
+      return envelope.data.output;
+    }
+    const envelope = ErrorEnvelopeModel.safeParse(safeJson(text));
+    const body = envelope.success ? envelope.data : {};
+    throw new UpstreamError({
+      ...failure,
+      kind: 'http',
+      httpStatus: status,
+      code: body.code,
+      upstreamMessage: body.message,
+      requestId: body.request_id ?? headerValue(responseHeaders['x-request-id']),
+      retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
+    });
+  }
+}
+
+function jobSubject(jobId: string): string {
+  return `fine-tune job "${jobId}"`;
+}
+
+function parse<T extends z.ZodType>(model: T, output: unknown, subject: string, action: UpstreamFailure['action']): z.infer<T> {
+  const result = model.safeParse(output);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw new UpstreamError({
+      kind: 'bad-response',
+      subject,
+      action,
+      detail: first ? `${first.path.join('.') || 'output'}: ${first.message}` : 'unexpected shape',
+    });
+  }
+  return result.data;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function queryString(query: Call['query']): string {
+  if (!query) return '';
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null) params.set(key, String(value));
+  const encoded = params.toString();
+  return encoded ? `?${encoded}` : '';
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function networkFailure(error: unknown, failure: Pick<UpstreamFailure, 'subject' | 'action'>): Error {
+  if (error instanceof Error && error.name === 'AbortError') return error;
+  if (
+    error instanceof undiciErrors.ConnectTimeoutError ||
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError
+  ) {
+    return new UpstreamError({ ...failure, kind: 'timeout', detail: error.code }, { cause: error });
+  }
+  const code = (error as { code?: string } | null)?.code;
+  if (
+    error instanceof undiciErrors.SocketError ||
+    error instanceof undiciErrors.RequestAbortedError ||
+    (code && NETWORK_ERROR_CODES.has(code))
+  ) {
+    return new UpstreamError({ ...failure, kind: 'unavailable', detail: code }, { cause: error });
+  }
+  // A body that ends early (truncated) or cannot be decoded reads as a malformed answer.
+  if (error instanceof undiciErrors.ResponseError || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return new UpstreamError({ ...failure, kind: 'bad-response', detail: code }, { cause: error });
+  }
+  return new UpstreamError(
+    { ...failure, kind: 'unavailable', detail: code ?? (error instanceof Error ? error.message : 'unknown error') },
+    { cause: error },
+  );
+}

@@ -1,0 +1,42 @@
+/**
+ * What can go wrong talking to DashScope, as one typed error. The GraphQL layer turns it into a GraphQL error through
+ * one mapping table (src/errors.ts); nothing here knows GraphQL.
+ */
+export type UpstreamFailureKind =
+  | 'http' // the upstream answered with a non-2xx status
+  | 'unavailable' // connection refused, reset, or closed early
+  | 'timeout' // connect, headers or body timeout
+  | 'bad-response' // a 2xx whose body is not the documented shape
+  | 'invalid-request'; // refused before sending: the request would not be well-formed (e.g. a bad id)
+
+export interface UpstreamFailure {
+  kind: UpstreamFailureKind;
+  /** What was being done, as a noun phrase for messages: `fine-tune job "ft-…"`, `the list of fine-tune jobs`. */
+  subject: string;
+  action: 'reading' | 'creating' | 'canceling' | 'deleting';
+  httpStatus?: number;
+  code?: string;
+  upstreamMessage?: string;
+  requestId?: string;
+  retryAfterSeconds?: number;
+  detail?: string;
+}
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly failure: UpstreamFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(`${failure.kind} while ${failure.action} ${failure.subject}${failure.detail ? `: ${failure.detail}` : ''}`, options);
+  }
+}
+
+/** `Retry-After` is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  if (/^\d+$/.test(raw.trim())) return Number(raw.trim());
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}

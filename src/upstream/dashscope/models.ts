@@ -1,0 +1,284 @@
+import { z } from 'zod';
+
+/*
+ * zod models of every DashScope fine-tunes payload, and their mapping to the gateway's records.
+ * The models are tolerant where the upstream is known to drift (see the contract): unknown keys are kept, a field of
+ * an unexpected type becomes null instead of failing the job, numbers may arrive as strings. Only `job_id` and
+ * `status` are required of a job.
+ */
+
+const NUMERIC_STRING = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const looseNumber = z
+  .union([z.number(), z.string().trim().regex(NUMERIC_STRING).transform(Number)])
+  .pipe(z.number().finite())
+  .nullish()
+  .catch(null);
+const looseInt = looseNumber.pipe(z.number().int().nullish()).catch(null);
+const looseString = z
+  .union([z.string(), z.number().transform(String)])
+  .nullish()
+  .catch(null);
+const stringList = z.array(z.string()).nullish().catch(null);
+
+export const ErrorEnvelopeModel = z.looseObject({
+  code: z.string().optional().catch(undefined),
+  message: z.string().optional().catch(undefined),
+  request_id: z.string().optional().catch(undefined),
+});
+
+export const SuccessEnvelopeModel = z.looseObject({ request_id: z.string().optional(), output: z.unknown() });
+
+export const JobModel = z.looseObject({
+  job_id: z.string().min(1),
+  status: z.string().min(1),
+  job_name: looseString,
+  finetuned_output: looseString,
+  model: looseString,
+  base_model: looseString,
+  training_type: looseString,
+  training_file_ids: stringList,
+  validation_file_ids: stringList,
+  hyper_parameters: z.record(z.string(), z.unknown()).nullish().catch(null),
+  create_time: looseString,
+  end_time: looseString,
+  workspace_id: looseString,
+  user_identity: looseString,
+  creator: looseString,
+  modifier: looseString,
+  group: looseString,
+  usage: looseInt,
+  output_cnt: looseInt,
+  max_output_cnt: looseInt,
+  code: looseString,
+  message: looseString,
+});
+export type UpstreamJob = z.infer<typeof JobModel>;
+
+export const HyperParametersModel = z.looseObject({
+  n_epochs: looseInt,
+  batch_size: looseInt,
+  max_length: looseInt,
+  learning_rate: looseNumber,
+  lr_scheduler_type: looseString,
+  split: looseNumber,
+  warmup_ratio: looseNumber,
+  weight_decay: looseNumber,
+  eval_steps: looseInt,
+  lora_rank: looseInt,
+  lora_alpha: looseInt,
+  lora_dropout: looseNumber,
+  save_strategy: looseString,
+  save_steps: looseInt,
+  save_total_limit: looseInt,
+});
+
+export const JobListModel = z.looseObject({
+  page_no: looseInt,
+  page_size: looseInt,
+  total: z.number().int().nonnegative(),
+  jobs: z.array(z.unknown()),
+});
+
+export const LogsModel = z.looseObject({
+  total: z.number().int().nonnegative(),
+  logs: z.array(z.unknown().transform((line) => (typeof line === 'string' ? line : JSON.stringify(line)))),
+});
+
+export const CheckpointModel = z
+  .looseObject({
+    checkpoint_id: looseString,
+    full_name: looseString,
+    checkpoint: looseString,
+    job_id: looseString,
+    step: looseInt,
+    status: looseString,
+    create_time: looseString,
+    expire_time: looseString,
+    model_name: looseString,
+    model_display_name: looseString,
+  })
+  .refine((c) => c.checkpoint_id || c.full_name || (c.job_id && c.checkpoint), 'a checkpoint needs an id');
+export const CheckpointListModel = z.array(CheckpointModel);
+
+export const OperationStatusModel = z.looseObject({ status: z.string() });
+
+// ---- The gateway's records: camelCase, times as RFC 3339, statuses normalised. Resolvers' parents are these. ----
+
+export const JOB_STATUSES = ['PENDING', 'QUEUING', 'RUNNING', 'CANCELING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number] | 'UNKNOWN';
+const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+
+export const CHECKPOINT_STATUSES = ['PENDING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'UNSUPPORTED'] as const;
+export type CheckpointStatus = (typeof CHECKPOINT_STATUSES)[number] | 'UNKNOWN';
+
+export interface HyperParametersRecord {
+  nEpochs: number | null;
+  batchSize: number | null;
+  maxLength: number | null;
+  learningRate: number | null;
+  lrSchedulerType: string | null;
+  split: number | null;
+  warmupRatio: number | null;
+  weightDecay: number | null;
+  evalSteps: number | null;
+  loraRank: number | null;
+  loraAlpha: number | null;
+  loraDropout: number | null;
+  saveStrategy: string | null;
+  saveSteps: number | null;
+  saveTotalLimit: number | null;
+  raw: Record<string, unknown>;
+}
+
+export interface FineTuneJobRecord {
+  id: string;
+  name: string | null;
+  status: JobStatus;
+  upstreamStatus: string;
+  fineTunedModel: string | null;
+  model: string;
+  baseModel: string | null;
+  trainingType: string | null;
+  trainingFileIds: string[];
+  validationFileIds: string[];
+  hyperParameters: HyperParametersRecord;
+  createdAt: string | null;
+  endedAt: string | null;
+  workspaceId: string | null;
+  userIdentity: string | null;
+  creator: string | null;
+  modifier: string | null;
+  group: string | null;
+  usageTokens: number | null;
+  outputCount: number | null;
+  maxOutputCount: number | null;
+  failure: { code: string | null; message: string | null } | null;
+  isTerminal: boolean;
+}
+
+export interface CheckpointRecord {
+  id: string;
+  name: string;
+  jobId: string;
+  step: number | null;
+  status: CheckpointStatus;
+  modelName: string | null;
+  modelDisplayName: string | null;
+  createdAt: string | null;
+  expiresAt: string | null;
+}
+
+export interface JobPageRecord {
+  total: number;
+  jobs: FineTuneJobRecord[];
+  /** Elements of the upstream's `jobs` array that were not jobs (no `job_id`/`status`): left out of `jobs`. */
+  invalidJobs: number;
+}
+
+export interface JobLogsRecord {
+  total: number;
+  lines: string[];
+}
+
+function knownOr<T extends string>(known: readonly T[], value: string | null | undefined): T | 'UNKNOWN' {
+  const upper = value?.toUpperCase();
+  return (known as readonly string[]).includes(upper ?? '') ? (upper as T) : 'UNKNOWN';
+}
+
+export function toHyperParameters(raw: Record<string, unknown> | null | undefined): HyperParametersRecord {
+  const h = HyperParametersModel.parse(raw ?? {});
+  return {
+    nEpochs: h.n_epochs ?? null,
+    batchSize: h.batch_size ?? null,
+    maxLength: h.max_length ?? null,
+    learningRate: h.learning_rate ?? null,
+    lrSchedulerType: h.lr_scheduler_type ?? null,
+    split: h.split ?? null,
+    warmupRatio: h.warmup_ratio ?? null,
+    weightDecay: h.weight_decay ?? null,
+    evalSteps: h.eval_steps ?? null,
+    loraRank: h.lora_rank ?? null,
+    loraAlpha: h.lora_alpha ?? null,
+    loraDropout: h.lora_dropout ?? null,
+    saveStrategy: h.save_strategy ?? null,
+    saveSteps: h.save_steps ?? null,
+    saveTotalLimit: h.save_total_limit ?? null,
+    raw: raw ?? {},
+  };
+}
+
+export function toJobRecord(job: UpstreamJob, timeZoneOffsetMinutes: number): FineTuneJobRecord {
+  const status = knownOr(JOB_STATUSES, job.status);
+  const hasFailure = status === 'FAILED' && (job.code != null || job.message != null);
+  return {
+    id: job.job_id,
+    name: job.job_name ?? null,
+    status,
+    upstreamStatus: job.status,
+    fineTunedModel: job.finetuned_output ?? null,
+    model: job.model ?? job.base_model ?? '',
+    baseModel: job.base_model ?? null,
+    trainingType: job.training_type ?? null,
+    trainingFileIds: job.training_file_ids ?? [],
+    validationFileIds: job.validation_file_ids ?? [],
+    hyperParameters: toHyperParameters(job.hyper_parameters),
+    createdAt: toRfc3339(job.create_time, timeZoneOffsetMinutes),
+    endedAt: toRfc3339(job.end_time, timeZoneOffsetMinutes),
+    workspaceId: job.workspace_id ?? null,
+    userIdentity: job.user_identity ?? null,
+    creator: job.creator ?? null,
+    modifier: job.modifier ?? null,
+    group: job.group ?? null,
+    usageTokens: job.usage ?? null,
+    outputCount: job.output_cnt ?? null,
+    maxOutputCount: job.max_output_cnt ?? null,
+    failure: hasFailure ? { code: job.code ?? null, message: job.message ?? null } : null,
+    isTerminal: TERMINAL_STATUSES.has(status),
+  };
+}
+
+export function toCheckpointRecord(c: z.infer<typeof CheckpointModel>, jobId: string, timeZoneOffsetMinutes: number): CheckpointRecord {
+  const id = c.checkpoint_id ?? c.full_name ?? `${c.job_id}:${c.checkpoint}`;
+  return {
+    id,
+    name: c.checkpoint ?? id.slice(id.lastIndexOf(':') + 1),
+    jobId: c.job_id ?? jobId,
+    step: c.step ?? null,
+    status: knownOr(CHECKPOINT_STATUSES, c.status),
+    modelName: c.model_name ?? null,
+    modelDisplayName: c.model_display_name ?? null,
+    createdAt: toRfc3339(c.create_time, timeZoneOffsetMinutes),
+    expiresAt: toRfc3339(c.expire_time, timeZoneOffsetMinutes),
+  };
+}
+
+const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?$/;
+const ZONED_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+export function formatOffset(offsetMinutes: number): string {
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMinutes);
+  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/**
+ * The upstream sends naive local times (`2024-10-29 16:53:53`, `2026-05-27T18:07:16`, sometimes with milliseconds)
+ * in its own time zone. They are served as RFC 3339 in that zone's offset, so the wall-clock reading is unchanged.
+ * A time that already has an offset is kept; anything unreadable becomes null rather than failing the job.
+ */
+export function toRfc3339(value: string | null | undefined, offsetMinutes: number): string | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (ZONED_TIME.test(trimmed)) {
+    const normalised = trimmed.replace(' ', 'T').replace(/z$/, 'Z');
+    return Number.isNaN(Date.parse(normalised)) ? null : normalised;
+  }
+  const m = NAIVE_TIME.exec(trimmed);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, frac = ''] = m;
+  const iso = `${y}-${mo}-${d}T${h}:${mi}:${s}${frac}${formatOffset(offsetMinutes)}`;
+  const parsed = new Date(iso);
+  // Date.parse accepts 2024-02-31; a round trip through UTC catches impossible dates.
+  const local = new Date(parsed.getTime() + offsetMinutes * 60_000);
+  return Number.isNaN(parsed.getTime()) || local.getUTCDate() !== Number(d) ? null : iso;
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { isValidId } from '../../src/upstream/dashscope/ids.js';
+
+describe('job id rule', () => {
+  it.each(['ft-202410291653-1c7f', 'a', 'A_b.c:d-1', 'x'.repeat(128), '...'])('accepts %j', (id) => expect(isValidId(id)).toBe(true));
+  it.each(['', '.', '..', 'a/b', '%2e%2e', '../files', '?x', '#x', 'a b', 'a\r\nb', 'é', 'x'.repeat(129), 'http://evil'])(
+    'rejects %j',
+    (id) => expect(isValidId(id)).toBe(false),
+  );
+});
+
+describe('loadConfig', () => {
+  it('defaults to demo mode with no upstream configured', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      mode: 'demo',
+      port: 4000,
+      host: '127.0.0.1',
+      auth: { mode: 'server' },
+      upstream: { region: 'intl', timeZoneOffsetMinutes: 480 },
+    });
+  });
+
+  it('uses the region base URL when only a key is given', () => {
+    expect(loadConfig({ DASHSCOPE_API_KEY: 'k', DASHSCOPE_REGION: 'cn-beijing' }).upstream.baseUrl).toBe('https://dashscope.aliyuncs.com');
+    expect(loadConfig({ DASHSCOPE_API_KEY: 'k' }).upstream.baseUrl).toBe('https://dashscope-intl.aliyuncs.com');
+  });
+
+  it('reads a time zone offset', () => {
+    expect(loadConfig({ DASHSCOPE_TIMEZONE: '-05:30' }).upstream.timeZoneOffsetMinutes).toBe(-330);
+  });
+
+  it('forward mode needs no key', () => {
+    expect(loadConfig({ AUTH_MODE: 'forward' })).toMatchObject({ mode: 'remote', auth: { mode: 'forward' } });
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DASHSCOPE_REGION: 'mars', DASHSCOPE_BASE_URL: 'ftp://x', DASHSCOPE_TIMEZONE: 'CST', GRAPHIQL: 'maybe' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'DASHSCOPE_REGION', 'DASHSCOPE_BASE_URL', 'DASHSCOPE_TIMEZONE', 'GRAPHIQL'])
+      expect(problems).toContain(name);
+  });
+
+  it('needs a key with a base URL in server mode, and no key in forward mode', () => {
+    expect(() => loadConfig({ DASHSCOPE_BASE_URL: 'http://127.0.0.1:1' })).toThrow(/DASHSCOPE_API_KEY: required/);
+    expect(() => loadConfig({ AUTH_MODE: 'forward', DASHSCOPE_API_KEY: 'k' })).toThrow(/must be unset/);
+  });
+});
