@@ -26,6 +26,8 @@ export interface GatewayContext {
     logs: DataLoader<LogsKey, JobLogsRecord, string>;
   };
   listJobs(params: ListJobsParams): Promise<JobPageRecord>;
+  /** Forgets every copy of the job this operation holds, so that the next read goes upstream (after a mutation). */
+  invalidateJob(id: string): void;
   prices: PriceList;
   now(): number;
 }
@@ -58,16 +60,21 @@ export function createContext(deps: ContextDeps): GatewayContext {
     (keys: readonly K[]) =>
       Promise.all(keys.map((key) => upstream(() => load(key)).catch((error: unknown) => error as Error)));
 
+  const loaders: GatewayContext['loaders'] = {
+    job: new DataLoader(batch((id: string) => client.getJob(credential(), id, signal))),
+    checkpoints: new DataLoader(batch((id: string) => client.listCheckpoints(credential(), id, signal))),
+    logs: new DataLoader(
+      batch((key: LogsKey) => client.getLogs(credential(), key.jobId, key, signal)),
+      { cacheKeyFn: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}` },
+    ),
+  };
+
   return {
-    loaders: {
-      job: new DataLoader(batch((id: string) => client.getJob(credential(), id, signal))),
-      checkpoints: new DataLoader(batch((id: string) => client.listCheckpoints(credential(), id, signal))),
-      logs: new DataLoader(
-        batch((key: LogsKey) => client.getLogs(credential(), key.jobId, key, signal)),
-        {
-          cacheKeyFn: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}`,
-        },
-      ),
+    loaders,
+    invalidateJob: (id) => {
+      loaders.job.clear(id);
+      loaders.checkpoints.clear(id);
+      loaders.logs.clearAll();
     },
     listJobs: (params) => upstream(() => client.listJobs(credential(), params, signal)),
     prices: deps.prices,
