@@ -1,0 +1,283 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
+import type { GraphQLError } from 'graphql';
+import { GatewayError, fromUpstreamError } from '../../errors.js';
+import { credentialScope } from '../../upstream/credential-scope.js';
+import { UpstreamError, type Credential, type DashScopeClient, type FineTuneJobRecord } from '../../upstream/dashscope/index.js';
+import { Channel } from './channel.js';
+
+export interface JobLogLine {
+  jobId: string;
+  lineNumber: number;
+  text: string;
+}
+
+/** What a subscriber receives: a value, or the error that ends its stream. */
+export type JobEvent = { job: FineTuneJobRecord } | { error: GraphQLError };
+export type LogEvent = { line: JobLogLine } | { error: GraphQLError };
+
+export interface JobWatchOptions {
+  client: Pick<DashScopeClient, 'getJob' | 'getLogs'>;
+  /** Time between two polls of a job. */
+  intervalMs: number;
+  /** Longest wait between attempts after upstream failures. */
+  maxBackoffMs?: number;
+}
+
+/** Log lines read per upstream call (the contract's maximum). */
+const LOG_PAGE = 1000;
+/** Values a subscriber may fall behind by before it is dropped. */
+const MAX_QUEUED = 10_000;
+
+const overflowError = (): GatewayError =>
+  new GatewayError('This subscription fell too far behind and was ended; subscribe again (for logs, from the last line received).', {
+    code: 'INTERNAL_SERVER_ERROR',
+    retryable: true,
+  });
+
+function asGraphQLError(error: unknown): GraphQLError {
+  if (error instanceof UpstreamError) return fromUpstreamError(error);
+  if (error instanceof GatewayError) return error;
+  return new GatewayError('Watching the job failed unexpectedly.', { code: 'INTERNAL_SERVER_ERROR', retryable: false });
+}
+
+interface LogSubscriber {
+  channel: Channel<LogEvent>;
+  /** The number of the next line this subscriber needs. */
+  next: number;
+  /** Whether it has every line below the poller's cursor (joining late, it first reads the ones it missed). */
+  caughtUp: boolean;
+}
+
+/**
+ * One poller per (credential, job): it reads the job (and, while someone wants them, the new log lines) once per
+ * interval for every subscriber of that job on this process. It starts with the first subscriber and stops with the
+ * last, at a terminal state (once every log line was read), on an error that will not clear, or when the gateway
+ * closes. A failure that may clear (5xx, 429, timeout, connection) is retried with exponential back-off.
+ */
+class JobPoller {
+  private readonly jobSubscribers = new Set<Channel<JobEvent>>();
+  private readonly logSubscribers = new Set<LogSubscriber>();
+  private readonly controller = new AbortController();
+  private last: FineTuneJobRecord | undefined;
+  /** The log lines read so far by the shared polls; undefined while nobody watches the logs. */
+  private logCursor: number | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly options: Required<JobWatchOptions>,
+    private readonly credential: Credential,
+    readonly jobId: string,
+    private readonly onStop: () => void,
+  ) {
+    void this.run();
+  }
+
+  get active(): boolean {
+    return !this.finished && !this.controller.signal.aborted;
+  }
+
+  watchJob(): Channel<JobEvent> {
+    const channel = new Channel<JobEvent>(
+      () => this.release(() => this.jobSubscribers.delete(channel)),
+      MAX_QUEUED,
+      () => ({
+        error: overflowError(),
+      }),
+    );
+    this.jobSubscribers.add(channel);
+    // A late subscriber gets the state the poller already holds, without another upstream call.
+    if (this.last) channel.push({ job: this.last });
+    return channel;
+  }
+
+  watchLogs(fromLine: number): Channel<LogEvent> {
+    const subscriber: LogSubscriber = {
+      channel: new Channel<LogEvent>(
+        () => this.release(() => this.logSubscribers.delete(subscriber)),
+        MAX_QUEUED,
+        () => ({
+          error: overflowError(),
+        }),
+      ),
+      next: fromLine,
+      caughtUp: true,
+    };
+    this.logSubscribers.add(subscriber);
+    if (this.logCursor === undefined) this.logCursor = fromLine;
+    else if (fromLine < this.logCursor) {
+      subscriber.caughtUp = false;
+      void this.catchUp(subscriber);
+    }
+    return subscriber.channel;
+  }
+
+  /** Ends every stream and stops polling (gateway closing). */
+  stop(): void {
+    for (const channel of this.jobSubscribers) channel.end();
+    for (const { channel } of this.logSubscribers) channel.end();
+    this.halt();
+  }
+
+  private release(remove: () => void): void {
+    remove();
+    if (this.logSubscribers.size === 0) this.logCursor = undefined;
+    if (this.jobSubscribers.size === 0 && this.logSubscribers.size === 0) this.halt();
+  }
+
+  private halt(): void {
+    if (!this.controller.signal.aborted) this.controller.abort();
+    this.onStop();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.active && !(await this.retrying(() => this.poll()))) await this.pause(this.options.intervalMs);
+    } catch (error) {
+      if (this.controller.signal.aborted) return;
+      const failure = asGraphQLError(error);
+      this.onStop();
+      for (const channel of this.jobSubscribers) endWith(channel, { error: failure });
+      for (const { channel } of this.logSubscribers) endWith(channel, { error: failure });
+      this.halt();
+    }
+  }
+
+  /** One poll; true once the job is terminal and every log line was delivered. */
+  private async poll(): Promise<boolean> {
+    const job = await this.options.client.getJob(this.credential, this.jobId, this.controller.signal);
+    if (!isDeepStrictEqual(job, this.last)) {
+      this.last = job;
+      for (const channel of this.jobSubscribers) channel.push({ job });
+    }
+    // Logs are read after the job: once it reads terminal, the log that follows is complete.
+    const logsComplete = await this.readNewLogLines();
+    if (!job.isTerminal || !logsComplete) return false;
+    // No new subscriber may join a poller that is done: the next one starts afresh.
+    this.finished = true;
+    this.onStop();
+    for (const channel of this.jobSubscribers) channel.end();
+    for (const subscriber of this.logSubscribers) if (subscriber.caughtUp) subscriber.channel.end();
+    return true;
+  }
+
+  /** Reads the lines after the cursor for every log subscriber; true when it reached the end of the log. */
+  private async readNewLogLines(): Promise<boolean> {
+    for (;;) {
+      const offset = this.logCursor;
+      if (offset === undefined) return true;
+      const page = await this.options.client.getLogs(this.credential, this.jobId, { offset, limit: LOG_PAGE }, this.controller.signal);
+      // The subscribers changed meanwhile (all left, someone joined afresh): the next poll reads again.
+      if (this.logCursor !== offset) return false;
+      this.logCursor = offset + page.lines.length;
+      for (const subscriber of this.logSubscribers) this.deliver(subscriber, offset, page.lines);
+      if (page.lines.length < LOG_PAGE || this.logCursor >= page.total) return true;
+    }
+  }
+
+  /** A subscriber that joined with an earlier `fromLine` reads the lines before the cursor itself, then shares the polls. */
+  private async catchUp(subscriber: LogSubscriber): Promise<void> {
+    try {
+      while (this.logCursor !== undefined && subscriber.next < this.logCursor) {
+        const offset = subscriber.next;
+        const limit = Math.min(LOG_PAGE, this.logCursor - offset);
+        const page = await this.retrying(() =>
+          this.options.client.getLogs(this.credential, this.jobId, { offset, limit }, this.controller.signal),
+        );
+        if (page.lines.length === 0) break;
+        this.deliver(subscriber, offset, page.lines);
+      }
+      subscriber.caughtUp = true;
+      if (this.finished) subscriber.channel.end();
+    } catch (error) {
+      if (!this.controller.signal.aborted) endWith(subscriber.channel, { error: asGraphQLError(error) });
+    }
+  }
+
+  /** Lines arrive from the shared polls and from a catch-up; each subscriber takes only the next one it needs. */
+  private deliver(subscriber: LogSubscriber, offset: number, lines: string[]): void {
+    lines.forEach((text, index) => {
+      if (offset + index !== subscriber.next) return;
+      subscriber.channel.push({ line: { jobId: this.jobId, lineNumber: subscriber.next, text } });
+      subscriber.next++;
+    });
+  }
+
+  /** `task`, again after a failure that may clear, waiting longer each time; any other failure is thrown. */
+  private async retrying<T>(task: () => Promise<T>): Promise<T> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await task();
+      } catch (error) {
+        const retryable = error instanceof UpstreamError && fromUpstreamError(error).extensions.retryable === true;
+        if (!retryable || this.controller.signal.aborted) throw error;
+        const backoff = Math.max(this.options.intervalMs * 2 ** (failures + 1), (error.failure.retryAfterSeconds ?? 0) * 1000);
+        await this.pause(Math.min(backoff, this.options.maxBackoffMs));
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.controller.signal }).catch(() => undefined);
+  }
+}
+
+function endWith<T>(channel: Channel<T>, value: T): void {
+  channel.push(value);
+  channel.end();
+}
+
+/**
+ * The gateway's registry of job pollers, made once per gateway: subscribers of the same job with the same credential
+ * share one poller; different credentials never do (forward mode: a subscriber sees only what its key sees).
+ */
+export class JobWatch {
+  private readonly pollers = new Map<string, JobPoller>();
+  private readonly options: Required<JobWatchOptions>;
+  private closed = false;
+
+  constructor(options: JobWatchOptions) {
+    this.options = { maxBackoffMs: 30_000, ...options };
+  }
+
+  /** The job at once (as the poller last read it, or after a first read), then each change; ends after a terminal state. */
+  watchJob(credential: Credential, jobId: string): AsyncIterableIterator<JobEvent> {
+    return this.closed ? ended() : this.poller(credential, jobId).watchJob();
+  }
+
+  /** Each log line from `fromLine` on; ends once the job is terminal and every line was sent. */
+  watchLogs(credential: Credential, jobId: string, fromLine: number): AsyncIterableIterator<LogEvent> {
+    return this.closed ? ended() : this.poller(credential, jobId).watchLogs(fromLine);
+  }
+
+  /** Pollers running now (for tests and metrics). */
+  get size(): number {
+    return this.pollers.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const poller of [...this.pollers.values()]) poller.stop();
+  }
+
+  private poller(credential: Credential, jobId: string): JobPoller {
+    const key = `${credentialScope(credential)}\u0000${jobId}`;
+    const existing = this.pollers.get(key);
+    if (existing?.active) return existing;
+    const poller: JobPoller = new JobPoller(this.options, credential, jobId, () => {
+      if (this.pollers.get(key) === poller) this.pollers.delete(key);
+    });
+    this.pollers.set(key, poller);
+    return poller;
+  }
+}
+
+function ended<T>(): AsyncIterableIterator<T> {
+  const channel = new Channel<T>(
+    () => undefined,
+    0,
+    () => undefined as never,
+  );
+  channel.end();
+  return channel;
+}

@@ -1,0 +1,39 @@
+import type { GatewayContext } from '../../context.js';
+import { badUserInput } from '../../errors.js';
+import type { SubscriptionResolvers } from '../../generated/graphql.js';
+import { checkJobId } from '../fine-tune-job/resolvers.js';
+import type { JobEvent, LogEvent } from './job-watch.js';
+
+function requireJobId(id: string): void {
+  const invalid = checkJobId(id);
+  if (invalid) throw invalid;
+}
+
+/* Each event is either a value or the error that ends the stream: thrown here, it reaches the client as a GraphQL
+   error with its code, and the stream then completes. */
+export const Subscription: SubscriptionResolvers = {
+  fineTuneJobUpdated: {
+    subscribe: (_parent, { id }, ctx) => {
+      requireJobId(id);
+      return ctx.live.watchJob(ctx.credential(), id);
+    },
+    resolve: (event: JobEvent, _args: unknown, ctx: GatewayContext) => {
+      if ('error' in event) throw event.error;
+      // The subscription's context lives as long as the stream: nested fields (checkpoints, logs) must read afresh.
+      ctx.invalidateJob(event.job.id);
+      return event.job;
+    },
+  },
+
+  fineTuneJobLogLines: {
+    subscribe: (_parent, { id, fromLine }, ctx) => {
+      requireJobId(id);
+      if (fromLine < 0) throw badUserInput(`fromLine must be at least 0, got ${fromLine}.`, 'fromLine');
+      return ctx.live.watchLogs(ctx.credential(), id, fromLine);
+    },
+    resolve: (event: LogEvent) => {
+      if ('error' in event) throw event.error;
+      return event.line;
+    },
+  },
+};

@@ -1,0 +1,14 @@
+import { createHash } from 'node:crypto';
+import type { Credential } from './dashscope/index.js';
+
+/**
+ * A stable name for a credential (key and workspace) that does not reveal the key: for keying anything the gateway
+ * keeps across requests per caller (idempotency records, live pollers), so that one caller never sees another's.
+ */
+export function credentialScope(credential: Credential): string {
+  return createHash('sha256')
+    .update(credential.apiKey)
+    .update('\u0000')
+    .update(credential.workspace ?? '')
+    .digest('base64url');
+}
