@@ -1,0 +1,150 @@
+import {
+  getArgumentValues,
+  getNamedType,
+  getVariableValues,
+  isObjectType,
+  isInterfaceType,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { GatewayError } from '../errors.js';
+import { limitExceeded } from './limits.js';
+
+type Args = Record<string, unknown>;
+interface FieldCost {
+  /** Upstream calls the field itself makes. */
+  calls: (args: Args) => number;
+  /** How many times its selection resolves (a list's length). */
+  times: (args: Args) => number;
+}
+
+const count = (value: unknown) => (Array.isArray(value) ? value.length : 1);
+const pageSize = (args: Args) => (typeof args.pageSize === 'number' ? Math.max(0, args.pageSize) : 1);
+const one = () => 1;
+
+/**
+ * What each field costs upstream, at most (repeated ids are de-duplicated at run time, so this over-counts them).
+ * A field not listed costs nothing and resolves its selection once. A cancel re-reads the job it touched.
+ */
+const FIELD_COSTS: Record<string, FieldCost> = {
+  'Query.fineTuneJob': { calls: one, times: one },
+  'Query.fineTuneJobsByIds': { calls: (a) => count(a.ids), times: (a) => count(a.ids) },
+  'Query.fineTuneJobs': { calls: one, times: pageSize },
+  'FineTuneJob.checkpoints': { calls: one, times: one },
+  'FineTuneJob.logs': { calls: one, times: one },
+  'Mutation.createFineTuneJob': { calls: one, times: one },
+  'Mutation.cancelFineTuneJob': { calls: () => 2, times: one },
+  'Mutation.deleteFineTuneJob': { calls: one, times: one },
+  'Subscription.fineTuneJobUpdated': { calls: one, times: one },
+  'Subscription.fineTuneJobLogLines': { calls: one, times: one },
+};
+
+/**
+ * The most upstream calls an operation can cause: per field cost, multiplied by the list sizes above it; aliases
+ * count each time. `null` when the variables do not coerce (execution then fails before any call).
+ */
+export function estimateUpstreamCalls(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  rawVariables: Args | null | undefined,
+): number | null {
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operation = operationName
+    ? operations.find((o) => o.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
+  const root = operation && schema.getRootType(operation.operation);
+  if (!operation || !root) return null;
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
+  if (coerced.errors) return null;
+  const variables = coerced.coerced;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  const fragmentCosts = new Map<string, number>();
+
+  const ofSet = (set: SelectionSetNode | undefined, type: GraphQLNamedType | undefined): number => {
+    let total = 0;
+    for (const selection of set?.selections ?? []) {
+      if (selection.kind === Kind.INLINE_FRAGMENT) {
+        total += ofSet(selection.selectionSet, selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type);
+      } else if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        total += ofFragment(selection.name.value);
+      } else if (isObjectType(type) || isInterfaceType(type)) {
+        const field = type.getFields()[selection.name.value];
+        if (!field) continue;
+        const cost = FIELD_COSTS[`${type.name}.${field.name}`];
+        let args: Args;
+        try {
+          args = getArgumentValues(field, selection, variables);
+        } catch {
+          continue; // Invalid arguments fail the field before it resolves.
+        }
+        const inner = ofSet(selection.selectionSet, getNamedType(field.type));
+        total += (cost?.calls(args) ?? 0) + (cost?.times(args) ?? 1) * inner;
+      }
+    }
+    return total;
+  };
+  const ofFragment = (name: string): number => {
+    const known = fragmentCosts.get(name);
+    if (known !== undefined) return known;
+    const fragment = fragments.get(name);
+    fragmentCosts.set(name, 0); // cycles are a validation error; this only keeps the walk finite
+    const cost = fragment ? ofSet(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value)) : 0;
+    fragmentCosts.set(name, cost);
+    return cost;
+  };
+  return ofSet(operation.selectionSet, root);
+}
+
+/**
+ * The fan-out budget, up front: an operation whose estimate exceeds `maxUpstreamCalls` is refused before it executes.
+ * The run-time counter in the context (`upstreamCallBudget`) stops whatever the estimate cannot see.
+ */
+export function useFanOutBudget(maxUpstreamCalls: number): Plugin {
+  const check = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: Args | null };
+    setResultAndStopExecution: (result: { errors: GatewayError[] }) => void;
+  }) => {
+    const estimate = estimateUpstreamCalls(args.schema, args.document, args.operationName, args.variableValues);
+    if (estimate !== null && estimate > maxUpstreamCalls) {
+      setResultAndStopExecution({
+        errors: [
+          limitExceeded(
+            'maxUpstreamCalls',
+            `The operation could make up to ${estimate} upstream calls; at most ${maxUpstreamCalls} are allowed. Ask for fewer ids, a smaller pageSize or fewer aliases, or leave out checkpoints and logs in lists.`,
+          ),
+        ],
+      });
+    }
+  };
+  return { onExecute: check, onSubscribe: check };
+}
+
+/** The run-time side of the budget, one per operation: `take()` before each upstream call; an error once spent. */
+export function upstreamCallBudget(maxUpstreamCalls: number) {
+  let calls = 0;
+  return {
+    take(): GatewayError | null {
+      calls++;
+      return calls > maxUpstreamCalls
+        ? new GatewayError(`The operation reached its budget of ${maxUpstreamCalls} upstream calls; this part was not fetched.`, {
+            code: 'BAD_USER_INPUT',
+            retryable: false,
+            limit: 'maxUpstreamCalls',
+          })
+        : null;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
+import { isErrorCode } from '../errors.js';
+
+const SUGGESTION = /\s*Did you mean .+\?$/;
+
+/**
+ * The last word on every error a client sees, whichever layer raised it: each carries one of the documented codes.
+ * Errors of the request itself (syntax, validation, variables, a malformed body: no `path`) that yoga or graphql-js
+ * coded their own way become BAD_USER_INPUT; anything else unknown is masked. Outside development, "Did you mean …"
+ * suggestions (which spell out the schema) and yoga's `originalError` details are dropped.
+ */
+export function publicError(error: GraphQLError, isDev: boolean): GraphQLError {
+  const { code, originalError: _detail, ...rest } = (error.extensions ?? {}) as Record<string, unknown>;
+  const known = isErrorCode(code);
+  if (known && (isDev || (!SUGGESTION.test(error.message) && !_detail))) return error;
+  const isRequestError = !error.path;
+  let message = isDev ? error.message : error.message.replace(SUGGESTION, '');
+  let extensions: Record<string, unknown> = { ...rest, code };
+  // Yoga answers 400 rather than 200 when an error carries a non-GraphQL `originalError` (a body that is not JSON);
+  // without the detail, `spec: false` keeps that status.
+  if (_detail)
+    extensions = isDev ? { ...extensions, originalError: _detail } : { ...extensions, http: { ...(rest.http as object), spec: false } };
+  if (!known && isRequestError) extensions = { ...extensions, code: 'BAD_USER_INPUT', retryable: false };
+  if (!known && !isRequestError) {
+    message = 'Unexpected error.';
+    extensions = { code: 'INTERNAL_SERVER_ERROR', retryable: false };
+  }
+  return new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions });
+}
+
+function publicResult(result: ExecutionResult, isDev: boolean): ExecutionResult {
+  if (!result.errors?.length) return result;
+  return { ...result, errors: result.errors.map((error) => publicError(error, isDev)) };
+}
+
+export function usePublicErrors(isDev: boolean): Plugin {
+  return {
+    onResultProcess(payload) {
+      const { result } = payload;
+      if (isAsyncIterable(result)) payload.setResult(mapAsyncIterator(result, (value) => publicResult(value as ExecutionResult, isDev)));
+      else if (Array.isArray(result)) payload.setResult(result.map((value) => publicResult(value, isDev)));
+      else payload.setResult(publicResult(result, isDev));
+    },
+  };
+}

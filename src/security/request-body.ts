@@ -1,0 +1,68 @@
+import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
+import type { Plugin } from 'graphql-yoga';
+import { badUserInput } from '../errors.js';
+import { errorResponse, limitExceeded } from './limits.js';
+
+const DECODERS: Record<string, ((body: Buffer, options: ZlibOptions) => Buffer) | null> = {
+  identity: null,
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
+/** The body's bytes, or null as soon as there are more than `max` (the rest is never read). */
+async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promise<Buffer | null> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks, size);
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+}
+
+/**
+ * Request bodies of at most `maxBytes`, before and after decompression: a gzip bomb stops at `maxBytes` of output.
+ * Yoga itself neither decompresses nor bounds a decompressed body, so the body is read here once, and handed on
+ * decompressed.
+ */
+export function useRequestBodyLimit(maxBytes: number): Plugin {
+  const tooLarge = () => limitExceeded('maxBodyBytes', `The request body is larger than ${maxBytes} bytes, the most allowed.`, 413);
+  return {
+    async onRequest(payload) {
+      const { request, fetchAPI } = payload;
+      const endResponse = (response: Response) => payload.endResponse(response);
+      if (!request.body || request.method === 'GET' || request.method === 'HEAD') return;
+      const length = Number(request.headers.get('content-length') ?? 0);
+      if (length > maxBytes) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
+      const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      const decode = DECODERS[encoding];
+      if (decode === undefined) {
+        return endResponse(errorResponse(fetchAPI, 415, badUserInput(`Content-Encoding "${encoding.slice(0, 32)}" is not supported.`)));
+      }
+      let body = await readAtMost(request.body, maxBytes);
+      if (body && decode) {
+        try {
+          body = decode(body, { maxOutputLength: maxBytes });
+        } catch (error) {
+          if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') body = null;
+          else return endResponse(errorResponse(fetchAPI, 400, badUserInput(`The request body is not valid ${encoding}.`)));
+        }
+      }
+      if (!body) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
+      const headers = new fetchAPI.Headers(request.headers);
+      headers.delete('content-encoding');
+      headers.set('content-length', String(body.byteLength));
+      payload.setRequest(
+        new fetchAPI.Request(request.url, { method: request.method, headers, body: new Uint8Array(body), signal: request.signal }),
+      );
+    },
+  };
+}
