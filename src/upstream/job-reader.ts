@@ -1,0 +1,168 @@
+import { LRUCache } from 'lru-cache';
+import type {
+  CheckpointRecord,
+  Credential,
+  DashScopeClient,
+  FineTuneJobRecord,
+  JobLogsRecord,
+  JobPageRecord,
+  ListJobsParams,
+} from './dashscope/index.js';
+import { credentialScope } from './credential-scope.js';
+
+export interface JobReaderOptions {
+  /** Cache terminal jobs (SUCCEEDED, FAILED, CANCELED) across requests. */
+  enabled: boolean;
+  /** How long a terminal job is served from the cache. */
+  ttlMs: number;
+  maxEntries: number;
+  /** Bound on the cache's estimated size (UTF-16 length of each record's JSON, times two). */
+  maxBytes: number;
+  /** How long a job that is still going may be served from the cache; 0: never cached. */
+  nonTerminalTtlMs: number;
+  /** Coalesce concurrent identical reads with the same credential into one upstream call. */
+  singleFlight: boolean;
+}
+
+export type UpstreamReader = Pick<DashScopeClient, 'getJob' | 'listJobs' | 'getLogs' | 'listCheckpoints'>;
+
+interface Flight {
+  promise: Promise<unknown>;
+  controller: AbortController;
+  /** Callers still waiting; the shared call is aborted only when every one of them has gone. */
+  waiters: number;
+}
+
+/**
+ * The gateway's one reader of the upstream, shared by every request: the client's read methods plus a cross-request
+ * cache of finished jobs and single-flight for identical concurrent reads. Every key starts with a hash of the
+ * credential (key and workspace), so nothing read with one key is ever served to another; the key itself is not kept.
+ */
+export class JobReader implements UpstreamReader {
+  private readonly jobs: LRUCache<string, FineTuneJobRecord> | undefined;
+  private readonly flights = new Map<string, Flight>();
+  private readonly scopes = new WeakMap<Credential, string>();
+  /** Bumped by every invalidation: a read that started before one does not fill the cache with what it got. */
+  private generation = 0;
+
+  constructor(
+    private readonly upstream: UpstreamReader,
+    private readonly options: JobReaderOptions,
+  ) {
+    this.jobs = options.enabled
+      ? new LRUCache({
+          max: options.maxEntries,
+          maxSize: options.maxBytes,
+          sizeCalculation: (job) => JSON.stringify(job).length * 2,
+          ttl: options.ttlMs,
+          // An expired entry is never served; it is dropped when read or pushed out by newer ones.
+          ttlAutopurge: false,
+        })
+      : undefined;
+  }
+
+  getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
+    const key = this.jobKey(credential, jobId);
+    const cached = this.jobs?.get(key);
+    if (cached) return Promise.resolve(cached);
+    const generation = this.generation;
+    return this.flight(`${key}\u0000get`, signal, (shared) =>
+      this.upstream.getJob(credential, jobId, shared).then((job) => {
+        if (generation === this.generation) this.remember(key, job);
+        return job;
+      }),
+    );
+  }
+
+  listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
+    const scope = this.scope(credential);
+    const generation = this.generation;
+    const key = `${scope}\u0000list\u0000${params.page}\u0000${params.pageSize}\u0000${params.model ?? ''}`;
+    return this.flight(key, signal, (shared) =>
+      this.upstream.listJobs(credential, params, shared).then((page) => {
+        // A page carries whole jobs: the finished ones need not be asked for again.
+        if (generation === this.generation) for (const job of page.jobs) this.remember(`${scope}\u0000${job.id}`, job);
+        return page;
+      }),
+    );
+  }
+
+  getLogs(credential: Credential, jobId: string, window: { offset: number; limit: number }, signal?: AbortSignal): Promise<JobLogsRecord> {
+    const key = `${this.jobKey(credential, jobId)}\u0000logs\u0000${window.offset}\u0000${window.limit}`;
+    return this.flight(key, signal, (shared) => this.upstream.getLogs(credential, jobId, window, shared));
+  }
+
+  listCheckpoints(credential: Credential, jobId: string, signal?: AbortSignal): Promise<CheckpointRecord[]> {
+    const key = `${this.jobKey(credential, jobId)}\u0000checkpoints`;
+    return this.flight(key, signal, (shared) => this.upstream.listCheckpoints(credential, jobId, shared));
+  }
+
+  /** Forgets the job for this credential, and makes reads already in flight start afresh (after a mutation). */
+  invalidate(credential: Credential, jobId: string): void {
+    this.generation++;
+    const key = this.jobKey(credential, jobId);
+    this.jobs?.delete(key);
+    for (const flightKey of this.flights.keys()) if (flightKey.startsWith(`${key}\u0000`)) this.flights.delete(flightKey);
+  }
+
+  /** Entries in the cache (for tests and the bench's memory check). */
+  get cachedJobs(): number {
+    return this.jobs?.size ?? 0;
+  }
+
+  private remember(key: string, job: FineTuneJobRecord): void {
+    if (!this.jobs) return;
+    if (job.isTerminal) {
+      // A finished job never changes: one already cached is the same, and re-sizing it costs a JSON.stringify.
+      if (!this.jobs.has(key)) this.jobs.set(key, job);
+    } else if (this.options.nonTerminalTtlMs > 0) {
+      this.jobs.set(key, job, { ttl: this.options.nonTerminalTtlMs });
+    } else {
+      // It was finished when cached, and is not any more (e.g. restarted upstream): the old copy must go.
+      this.jobs.delete(key);
+    }
+  }
+
+  private jobKey(credential: Credential, jobId: string): string {
+    return `${this.scope(credential)}\u0000${jobId}`;
+  }
+
+  /** The credential's hash, once per credential object (one per request). */
+  private scope(credential: Credential): string {
+    let scope = this.scopes.get(credential);
+    if (scope === undefined) {
+      scope = credentialScope(credential);
+      this.scopes.set(credential, scope);
+    }
+    return scope;
+  }
+
+  private flight<T>(key: string, signal: AbortSignal | undefined, start: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    if (!this.options.singleFlight) return start(signal);
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    let flight = this.flights.get(key);
+    if (!flight) {
+      const controller = new AbortController();
+      const created: Flight = { promise: Promise.resolve(), controller, waiters: 0 };
+      created.promise = start(controller.signal).finally(() => {
+        if (this.flights.get(key) === created) this.flights.delete(key);
+      });
+      this.flights.set(key, created);
+      flight = created;
+    }
+    flight.waiters++;
+    const shared = flight.promise as Promise<T>;
+    if (!signal) return shared;
+    const joined = flight;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason as Error);
+        if (--joined.waiters > 0) return;
+        if (this.flights.get(key) === joined) this.flights.delete(key);
+        joined.controller.abort(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
+    });
+  }
+}
