@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
 
@@ -30,8 +31,47 @@ const EnvModel = z.object({
   UPSTREAM_BODY_TIMEOUT_MS: optional(positiveInt),
   UPSTREAM_CONNECTIONS: optional(positiveInt),
   UPSTREAM_BATCH_CONCURRENCY: optional(positiveInt),
+  UPSTREAM_RETRIES: optional(z.coerce.number().int().min(0).max(10)),
+  UPSTREAM_RETRY_BASE_MS: optional(positiveInt),
+  UPSTREAM_RETRY_MAX_AFTER_MS: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_RETRY_BUDGET_RATIO: optional(z.coerce.number().min(0).max(1)),
+  UPSTREAM_RETRY_BUDGET_MIN: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_BREAKER_FAILURES: optional(positiveInt),
+  UPSTREAM_BREAKER_OPEN_MS: optional(positiveInt),
+  UPSTREAM_MAX_CONCURRENT: optional(positiveInt),
+  UPSTREAM_MAX_QUEUED: optional(z.coerce.number().int().min(0)),
+  OPERATION_DEADLINE_MS: optional(positiveInt),
+  SHUTDOWN_GRACE_MS: optional(z.coerce.number().int().min(0)),
+  SHUTDOWN_READY_DELAY_MS: optional(z.coerce.number().int().min(0)),
   GRAPHIQL: optional(bool),
   INTROSPECTION: optional(bool),
+  POLL_INTERVAL_MS: optional(z.coerce.number().int().min(10)),
+  CORS_ORIGINS: optional(
+    z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'origins such as https://app.example.com, comma separated'))),
+  ),
+  MAX_DEPTH: optional(positiveInt),
+  MAX_ALIASES: optional(z.coerce.number().int().min(0)),
+  MAX_DIRECTIVES: optional(z.coerce.number().int().min(0)),
+  MAX_TOKENS: optional(positiveInt),
+  MAX_BODY_BYTES: optional(positiveInt),
+  BATCH_LIMIT: optional(z.coerce.number().int().min(0)),
+  MAX_UPSTREAM_CALLS: optional(positiveInt),
+  CACHE_ENABLED: optional(bool),
+  CACHE_TTL_MS: optional(positiveInt),
+  CACHE_MAX_ENTRIES: optional(positiveInt),
+  CACHE_MAX_BYTES: optional(positiveInt),
+  CACHE_NONTERMINAL_TTL_MS: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_SINGLE_FLIGHT: optional(bool),
+  DATALOADERS_ENABLED: optional(bool),
+  GRAPHQL_JIT: optional(bool),
 });
 
 export interface Config {
@@ -53,11 +93,51 @@ export interface Config {
     connections: number;
     /** Upstream calls one operation may have in flight at once (the fan-out cap). */
     batchConcurrency: number;
+    /** Retries, retry budget, circuit breaker, bulkhead: see src/upstream/dashscope/resilience.ts. */
+    resilience: {
+      retries: number;
+      retryBaseMs: number;
+      retryMaxAfterMs: number;
+      retryBudgetRatio: number;
+      retryBudgetMin: number;
+      breakerFailures: number;
+      breakerOpenMs: number;
+      maxConcurrent: number;
+      maxQueued: number;
+    };
+  };
+  /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
+  operationDeadlineMs: number;
+  shutdown: {
+    /** How long in-flight operations get to finish after SIGTERM before their connections are closed. */
+    graceMs: number;
+    /** How long `/ready` answers 503 before the listener closes, for load balancers to notice. */
+    readyDelayMs: number;
   };
   auth: { mode: 'server'; apiKey: string | undefined } | { mode: 'forward' };
   pricesFile: string | undefined;
   graphiql: boolean;
   introspection: boolean;
+  /** Time between two upstream reads of a job watched by subscriptions (1000 in demo mode unless set). */
+  pollIntervalMs: number;
+  /** Origins allowed to call the gateway from a browser (CORS); empty: none but the gateway's own. */
+  corsOrigins: string[];
+  /** Operation limits, checked before anything executes. */
+  limits: OperationLimits;
+  /** The cross-request cache of finished jobs, and single-flight of identical concurrent upstream reads. */
+  cache: {
+    enabled: boolean;
+    ttlMs: number;
+    maxEntries: number;
+    maxBytes: number;
+    /** 0: a job still going is never served from the cache. */
+    nonTerminalTtlMs: number;
+    singleFlight: boolean;
+  };
+  /** Per-operation batching and de-duplication (off only to measure what they save). */
+  dataloaders: boolean;
+  /** Compile operations with graphql-jit. */
+  jit: boolean;
 }
 
 export class ConfigError extends Error {
@@ -107,10 +187,44 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyTimeoutMs: e.UPSTREAM_BODY_TIMEOUT_MS ?? 10_000,
       connections: e.UPSTREAM_CONNECTIONS ?? 64,
       batchConcurrency: e.UPSTREAM_BATCH_CONCURRENCY ?? 10,
+      resilience: {
+        retries: e.UPSTREAM_RETRIES ?? 2,
+        retryBaseMs: e.UPSTREAM_RETRY_BASE_MS ?? 100,
+        retryMaxAfterMs: e.UPSTREAM_RETRY_MAX_AFTER_MS ?? 2_000,
+        retryBudgetRatio: e.UPSTREAM_RETRY_BUDGET_RATIO ?? 0.1,
+        retryBudgetMin: e.UPSTREAM_RETRY_BUDGET_MIN ?? 10,
+        breakerFailures: e.UPSTREAM_BREAKER_FAILURES ?? 10,
+        breakerOpenMs: e.UPSTREAM_BREAKER_OPEN_MS ?? 5_000,
+        maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? 64,
+        maxQueued: e.UPSTREAM_MAX_QUEUED ?? 1_000,
+      },
     },
+    operationDeadlineMs: e.OPERATION_DEADLINE_MS ?? 15_000,
+    shutdown: { graceMs: e.SHUTDOWN_GRACE_MS ?? 10_000, readyDelayMs: e.SHUTDOWN_READY_DELAY_MS ?? 0 },
     auth: authMode === 'forward' ? { mode: 'forward' } : { mode: 'server', apiKey: e.DASHSCOPE_API_KEY },
     pricesFile: e.PRICES_FILE,
     graphiql: e.GRAPHIQL ?? true,
     introspection: e.INTROSPECTION ?? true,
+    pollIntervalMs: e.POLL_INTERVAL_MS ?? (demo ? 1_000 : 3_000),
+    corsOrigins: e.CORS_ORIGINS ?? [],
+    limits: {
+      maxDepth: e.MAX_DEPTH ?? DEFAULT_LIMITS.maxDepth,
+      maxAliases: e.MAX_ALIASES ?? DEFAULT_LIMITS.maxAliases,
+      maxDirectives: e.MAX_DIRECTIVES ?? DEFAULT_LIMITS.maxDirectives,
+      maxTokens: e.MAX_TOKENS ?? DEFAULT_LIMITS.maxTokens,
+      maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULT_LIMITS.maxBodyBytes,
+      batchLimit: e.BATCH_LIMIT ?? DEFAULT_LIMITS.batchLimit,
+      maxUpstreamCalls: e.MAX_UPSTREAM_CALLS ?? DEFAULT_LIMITS.maxUpstreamCalls,
+    },
+    cache: {
+      enabled: e.CACHE_ENABLED ?? true,
+      ttlMs: e.CACHE_TTL_MS ?? 300_000,
+      maxEntries: e.CACHE_MAX_ENTRIES ?? 10_000,
+      maxBytes: e.CACHE_MAX_BYTES ?? 50_000_000,
+      nonTerminalTtlMs: e.CACHE_NONTERMINAL_TTL_MS ?? 0,
+      singleFlight: e.UPSTREAM_SINGLE_FLIGHT ?? true,
+    },
+    dataloaders: e.DATALOADERS_ENABLED ?? true,
+    jit: e.GRAPHQL_JIT ?? true,
   };
 }

@@ -1,7 +1,12 @@
 import DataLoader from 'dataloader';
+import { abortedOperationError } from './deadline.js';
 import { fromUpstreamError, unauthenticated } from './errors.js';
+import { upstreamCallBudget } from './security/fan-out.js';
 import { UpstreamError } from './upstream/dashscope/index.js';
+import type { JobReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
+import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
+import { JobWatch } from './modules/live/job-watch.js';
 import type {
   CheckpointRecord,
   Credential,
@@ -30,42 +35,73 @@ export interface GatewayContext {
   invalidateJob(id: string): void;
   prices: PriceList;
   now(): number;
+  /** The caller's credential, for writes and live updates; UNAUTHENTICATED in forward mode without a bearer token. */
+  credential(): Credential;
+  /** The upstream client, for writes (never retried, never cached); reads go through the loaders. */
+  client: DashScopeClient;
+  /** Gateway-wide: what each idempotency key created in the last 10 minutes. */
+  idempotency: IdempotencyStore<FineTuneJobRecord>;
+  /** Gateway-wide: the job pollers shared by every subscriber. */
+  live: JobWatch;
 }
 
 export interface ContextDeps {
   client: DashScopeClient;
+  /** The gateway's (createGateway passes them); a context made on its own, in a unit test, gets its own. */
+  idempotency?: IdempotencyStore<FineTuneJobRecord>;
+  live?: JobWatch;
+  /** Every read goes through the gateway's shared reader (cache of finished jobs, single-flight); writes use `client`. */
+  reader: JobReader;
+  /** Per-operation batching and de-duplication; off only to measure what they save. Default on. */
+  dataloaders?: boolean;
   /** Null in forward mode when the request carries no bearer token: every upstream call then fails UNAUTHENTICATED. */
   credential: Credential | null;
   batchConcurrency: number;
+  /** The fan-out budget: upstream calls this operation may make; the ones beyond fail BAD_USER_INPUT. */
+  maxUpstreamCalls?: number;
   prices: PriceList;
+  /** Aborts when the client goes away or the operation deadline passes (src/deadline.ts). */
   signal?: AbortSignal;
   now?: () => number;
 }
 
 export function createContext(deps: ContextDeps): GatewayContext {
-  const { client, signal } = deps;
+  const { reader, signal } = deps;
   const credential = (): Credential => {
     if (!deps.credential) throw unauthenticated('Send your DashScope API key as "Authorization: Bearer <key>".');
     return deps.credential;
   };
   const limit = concurrencyLimit(deps.batchConcurrency);
-  // Every upstream call of the operation: bounded fan-out, failures already in their GraphQL form.
-  const upstream = <T>(task: () => Promise<T>): Promise<T> =>
-    limit(task).catch((error: unknown) => {
-      throw error instanceof UpstreamError ? fromUpstreamError(error) : error;
+  const budget = upstreamCallBudget(deps.maxUpstreamCalls ?? Infinity);
+  // Every upstream call of the operation: counted against the budget, bounded fan-out, failures in GraphQL form.
+  const upstream = <T>(task: () => Promise<T>): Promise<T> => {
+    const overBudget = budget.take();
+    if (overBudget) return Promise.reject(overBudget);
+    return limit(task).catch((error: unknown) => {
+      if (error instanceof UpstreamError) throw fromUpstreamError(error);
+      // A shared or queued read reports the abort itself; the deadline passing is still UPSTREAM_TIMEOUT.
+      throw signal?.aborted ? abortedOperationError(signal) : error;
     });
+  };
   // One batch function shape for every per-key upstream read: an Error in place of each failure.
   const batch =
     <K, V>(load: (key: K) => Promise<V>) =>
     (keys: readonly K[]) =>
       Promise.all(keys.map((key) => upstream(() => load(key)).catch((error: unknown) => error as Error)));
 
+  const loaderOptions = deps.dataloaders === false ? { batch: false, cache: false } : {};
   const loaders: GatewayContext['loaders'] = {
-    job: new DataLoader(batch((id: string) => client.getJob(credential(), id, signal))),
-    checkpoints: new DataLoader(batch((id: string) => client.listCheckpoints(credential(), id, signal))),
+    job: new DataLoader(
+      batch((id: string) => reader.getJob(credential(), id, signal)),
+      loaderOptions,
+    ),
+    checkpoints: new DataLoader(
+      batch((id: string) => reader.listCheckpoints(credential(), id, signal)),
+      loaderOptions,
+    ),
     logs: new DataLoader(
-      batch((key: LogsKey) => client.getLogs(credential(), key.jobId, key, signal)),
-      { cacheKeyFn: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}` },
+      batch((key: LogsKey) => reader.getLogs(credential(), key.jobId, key, signal)),
+      { ...loaderOptions, cacheKeyFn: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}` },
     ),
   };
 
@@ -75,10 +111,15 @@ export function createContext(deps: ContextDeps): GatewayContext {
       loaders.job.clear(id);
       loaders.checkpoints.clear(id);
       loaders.logs.clearAll();
+      if (deps.credential) reader.invalidate(deps.credential, id);
     },
-    listJobs: (params) => upstream(() => client.listJobs(credential(), params, signal)),
+    listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),
     prices: deps.prices,
     now: deps.now ?? Date.now,
+    credential,
+    client: deps.client,
+    idempotency: deps.idempotency ?? new IdempotencyStore(),
+    live: deps.live ?? new JobWatch({ client: deps.client, intervalMs: 3_000 }),
   };
 }
 

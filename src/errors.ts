@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { UpstreamError, type UpstreamFailure } from './upstream/dashscope/errors.js';
+import { BILLING_THROTTLING_CODES, UpstreamError, type UpstreamFailure } from './upstream/dashscope/errors.js';
 
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -22,6 +22,30 @@ export interface GatewayErrorExtensions {
   upstream?: { code: string | null; httpStatus: number; requestId: string | null };
   /** For BAD_USER_INPUT: the argument at fault. */
   argumentName?: string;
+  /** For BAD_USER_INPUT: the operation limit exceeded (`maxDepth`, `maxUpstreamCalls`, …). */
+  limit?: string;
+  /** HTTP status for a request rejected as a whole (yoga reads it and leaves it out of the response). */
+  http?: { status: number; spec?: boolean };
+}
+
+const KNOWN_CODES: Record<ErrorCode, true> = {
+  BAD_USER_INPUT: true,
+  NOT_FOUND: true,
+  UNSUPPORTED_OPERATION: true,
+  CONFLICT: true,
+  RATE_LIMITED: true,
+  UNAUTHENTICATED: true,
+  FORBIDDEN: true,
+  UPSTREAM_ERROR: true,
+  UPSTREAM_UNAVAILABLE: true,
+  UPSTREAM_TIMEOUT: true,
+  UPSTREAM_BAD_RESPONSE: true,
+  INTERNAL_SERVER_ERROR: true,
+};
+
+/** Whether `code` is one of the gateway's documented error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(KNOWN_CODES, code);
 }
 
 /** Every error the gateway means to show a client. Anything else is masked as INTERNAL_SERVER_ERROR. */
@@ -38,9 +62,6 @@ export function badUserInput(message: string, argumentName?: string): GatewayErr
 export function unauthenticated(message: string): GatewayError {
   return new GatewayError(message, { code: 'UNAUTHENTICATED', retryable: false });
 }
-
-// Upstream 429 codes about billing do not clear by waiting.
-const NON_RETRYABLE_THROTTLING = new Set(['CommodityNotPurchased', 'PrepaidBillOverdue', 'PostpaidBillOverdue']);
 
 interface Rule {
   code: ErrorCode;
@@ -104,7 +125,7 @@ function ruleFor(f: UpstreamFailure): Rule {
   if (status === 429)
     return {
       code: 'RATE_LIMITED',
-      retryable: !NON_RETRYABLE_THROTTLING.has(f.code ?? ''),
+      retryable: !BILLING_THROTTLING_CODES.has(f.code ?? ''),
       message: () => `DashScope is limiting requests while ${f.action} ${f.subject}${said(f)}`,
     };
   return {

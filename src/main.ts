@@ -30,17 +30,24 @@ async function main(): Promise<void> {
   const url = await gateway.listen();
   const browsable = url.replace('://127.0.0.1:', '://localhost:').replace('://[::1]:', '://localhost:');
   console.log(
-    `finetune-gateway ready: ${config.graphiql ? 'GraphiQL and ' : ''}GraphQL at ${browsable}/graphql, health at ${browsable}/health`,
+    `finetune-gateway ready: ${config.graphiql ? 'GraphiQL and ' : ''}GraphQL at ${browsable}/graphql, health at ${browsable}/health, readiness at ${browsable}/ready`,
   );
 
+  let stopping = false;
   const shutdown = async (signal: string) => {
-    console.log(`${signal} received, shutting down`);
-    await gateway.close();
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the drain.
+      console.log(`${signal} received again, exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal} received, shutting down gracefully`);
+    await gateway.shutdown({ log: (message) => console.log(`shutdown: ${message}`) });
     await emulator?.close();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((error: unknown) => {

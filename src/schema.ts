@@ -4,7 +4,9 @@ import { isScalarType } from 'graphql';
 import { createSchema } from 'graphql-yoga';
 import type { GatewayContext } from './context.js';
 import type { Resolvers } from './generated/graphql.js';
+import { Mutation } from './modules/fine-tune-job/mutations.js';
 import { FineTuneJob, Query } from './modules/fine-tune-job/resolvers.js';
+import { Subscription } from './modules/live/resolvers.js';
 import { DateTime, JSONScalar, SafeInt } from './modules/scalars/resolvers.js';
 
 /** The SDL files in schema/, the same ones codegen reads (src/ and dist/ both sit beside schema/). */
@@ -17,7 +19,7 @@ export function loadTypeDefs(): string[] {
     .map((file) => readFileSync(SCHEMA_DIR + file, 'utf8'));
 }
 
-export const resolvers: Resolvers = { Query, FineTuneJob, DateTime, SafeInt, JSON: JSONScalar };
+export const resolvers: Resolvers = { Query, Mutation, Subscription, FineTuneJob, DateTime, SafeInt, JSON: JSONScalar };
 
 export function buildSchema() {
   const schema = createSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });

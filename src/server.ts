@@ -1,17 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { setTimeout as pause } from 'node:timers/promises';
+import { useGraphQlJit } from '@envelop/graphql-jit';
+import { getOperationAST, OperationTypeNode, parse } from 'graphql';
+import { createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
+import { operationSignal } from './deadline.js';
 import { maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
+import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
+import { JobWatch } from './modules/live/job-watch.js';
 import { buildSchema } from './schema.js';
-import { DashScopeClient, isValidId, type Credential } from './upstream/dashscope/index.js';
+import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
+import { createLogger, securityPlugins, type LogSink } from './security/index.js';
+import { DashScopeClient, isValidId, type Credential, type FineTuneJobRecord } from './upstream/dashscope/index.js';
+import { JobReader } from './upstream/job-reader.js';
+import { serveWebSocket } from './websocket.js';
 
-export const GRAPHIQL_DEFAULT_QUERY = `# Welcome to finetune-gateway: GraphQL over DashScope fine-tuning jobs.
-# Press the play button. Then try fineTuneJob(id: "ft-202410291653-1c7f") with checkpoints and logs.
+export const GRAPHIQL_DEFAULT_QUERY = `# finetune-gateway: GraphQL over DashScope fine-tuning jobs.
+# Press the play button to run. The book icon (left) opens the docs.
+# Next, try: fineTuneJob(id: "ft-202605271743-dd2a") { checkpoints { name status } }
 query Dashboard {
   fineTuneJobs(page: 1, pageSize: 10) {
     total
@@ -34,6 +44,8 @@ export interface GatewayOptions {
   client?: DashScopeClient;
   /** Clock for derived fields (tests pin it). */
   now?: () => number;
+  /** Where log lines go, already redacted (default: the console). */
+  log?: LogSink;
 }
 
 export interface Gateway {
@@ -41,7 +53,18 @@ export interface Gateway {
   server: Server;
   /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:4000`. */
   listen(port?: number, host?: string): Promise<string>;
+  /** Closes at once, dropping whatever is in flight (tests). */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown (src/shutdown.ts): `/ready` 503 and `closing` aborted at once, the listener closed after
+   * `readyDelayMs`, in-flight operations given `graceMs`, then the rest closed. `log` hears each step.
+   */
+  shutdown(options?: { graceMs?: number; readyDelayMs?: number; log?: (message: string) => void }): Promise<{ forced: boolean }>;
+  /**
+   * Aborted when shutdown begins. Subscription streams end on it by themselves (useSubscriptionShutdown); anything
+   * else long-lived (a WebSocket server, a timer) should listen to it and end cleanly.
+   */
+  closing: AbortSignal;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -67,35 +90,86 @@ function credentialFor(config: Config, headers: Headers): Credential | null {
   return { apiKey: token, workspace: workspace && isValidId(workspace) ? workspace : config.upstream.workspace };
 }
 
-export function createGateway({ config, client, now }: GatewayOptions): Gateway {
+function isSubscription({ query, operationName }: GraphQLParams): boolean {
+  if (!query?.includes('subscription')) return false;
+  try {
+    return getOperationAST(parse(query), operationName)?.operation === OperationTypeNode.SUBSCRIPTION;
+  } catch {
+    return false;
+  }
+}
+
+export function createGateway({ config, client, now, log }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
   const dashscope = client ?? new DashScopeClient({ ...upstream, baseUrl: upstream.baseUrl });
   const prices = loadPriceList(upstream.region, config.pricesFile);
+  // One reader for the gateway's lifetime: its cache and in-flight reads are shared by every request.
+  const reader = new JobReader(dashscope, config.cache);
+  // In server mode every request acts with the same credential: one object, so its hash is computed once.
+  const serverCredential = config.auth.mode === 'server' ? Object.freeze(credentialFor(config, new Headers())) : null;
+  // Also per gateway, never at module scope: what idempotency keys created, and the pollers shared by subscribers.
+  const idempotency = new IdempotencyStore<FineTuneJobRecord>();
+  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs });
   const isDev = config.env === 'development';
+  const logger = createLogger(config.logLevel, log);
+  const closing = new AbortController();
 
   const yoga = createYoga<object, GatewayContext>({
     schema: buildSchema(),
-    context: ({ request }) =>
+    context: ({ request, params }) =>
       createContext({
         client: dashscope,
-        credential: credentialFor(config, request.headers),
+        idempotency,
+        live,
+        reader,
+        dataloaders: config.dataloaders,
+        credential: serverCredential ?? credentialFor(config, request.headers),
         batchConcurrency: upstream.batchConcurrency,
+        maxUpstreamCalls: config.limits.maxUpstreamCalls,
         prices,
-        signal: request.signal,
+        // A subscription lasts as long as its stream: the operation deadline would fail its events' nested reads.
+        signal: isSubscription(params) ? request.signal : operationSignal(request.signal, config.operationDeadlineMs),
         now,
       }),
     graphiql: config.graphiql && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
     // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks.
-    renderGraphiQL,
+    // Loaded on the first GraphiQL page view: its bundle is about 20 MB of memory that an API-only gateway never needs.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     landingPage: false,
     maskedErrors: { maskError, isDev },
-    logging: config.logLevel,
+    logging: logger,
+    // No CORS headers unless origins are configured: other sites' pages cannot read answers.
+    cors: config.corsOrigins.length > 0 && {
+      origin: config.corsOrigins,
+      credentials: false,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['content-type', 'accept', 'authorization', 'x-dashscope-workspace', 'x-request-id'],
+      exposedHeaders: ['x-request-id'],
+    },
+    batching: config.limits.batchLimit > 0 && { limit: config.limits.batchLimit },
+    maxRequestBodySize: config.limits.maxBodyBytes,
     healthCheckEndpoint: '/health',
-    plugins: [useRequestId()],
+    parserAndValidationCache: true,
+    plugins: [
+      ...securityPlugins({ limits: config.limits, introspection: config.introspection, isDev, logger }),
+      useRequestId(),
+      useReadiness(() => !closing.signal.aborted),
+      useSubscriptionShutdown(closing.signal),
+      // graphql-jit loses a subscription's arguments (its `subscribe` gets none): subscriptions run uncompiled.
+      ...(config.jit
+        ? [
+            useGraphQlJit(
+              {},
+              { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.SUBSCRIPTION },
+            ),
+          ]
+        : []),
+    ],
   });
 
   const server = createServer(yoga.requestListener);
+  const websocket = serveWebSocket(server, yoga, { allowedOrigins: config.corsOrigins });
   return {
     yoga,
     server,
@@ -108,11 +182,27 @@ export function createGateway({ config, client, now }: GatewayOptions): Gateway 
         });
       }),
     close: async () => {
+      live.close();
+      await websocket.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
       await dashscope.close();
     },
+    shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log = () => {} } = {}) => {
+      closing.abort();
+      live.close();
+      await websocket.close();
+      log(`not ready; closing the listener in ${readyDelayMs} ms`);
+      if (readyDelayMs > 0) await pause(readyDelayMs);
+      const drained = drainServer(server, graceMs);
+      log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
+      const { forced } = await drained;
+      log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
+      await dashscope.close();
+      return { forced };
+    },
+    closing: closing.signal,
   };
 }

@@ -241,7 +241,13 @@ export function logLines(job: StoredJob, now: number, clock: NaiveClock): string
   const { pendingMs, runningMs } = job.timeline;
   const runStart = runStartMs(job);
   const end = runStart + runningMs;
-  const line = (ms: number, msg: string, level = 'INFO') => ({ ms, text: `${clock.logTime(ms)} - ${level} - ${msg}` });
+  // Formatted lazily: events of a pinned job lie at infinity and must be filtered out before they are formatted.
+  const line = (ms: number, msg: string, level = 'INFO') => ({
+    ms,
+    get text() {
+      return `${clock.logTime(ms)} - ${level} - ${msg}`;
+    },
+  });
   const n = job.totalSteps;
   const files = Array.isArray(job.fields.training_file_ids) ? job.fields.training_file_ids.length : 0;
   const events = [

@@ -184,7 +184,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     byKey.set(account.apiKey, { account, jobs });
   }
 
-  let stats: EmulatorStats = { total: 0, byRoute: {}, requests: [] };
+  let stats: EmulatorStats = { total: 0, byRoute: {}, requests: [], inFlight: 0, maxInFlight: 0 };
   let faults: Array<FaultRule & { remaining: number }> = [];
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -473,6 +473,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       ...(target.underApi && target.rawJobId !== undefined && { jobId: target.jobId ?? target.rawJobId }),
       ...(apiKey !== undefined && { apiKeyHash: keyHash(apiKey) }),
     });
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    res.once('close', () => stats.inFlight--);
     if (!target.underApi) return send(res, notFound());
 
     if (latencyMs > 0) await sleep(latencyMs);
@@ -497,7 +500,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     demoApiKey: firstAccount.apiKey,
     stats: () => structuredClone(stats),
     resetStats: () => {
-      stats = { total: 0, byRoute: {}, requests: [] };
+      stats = { total: 0, byRoute: {}, requests: [], inFlight: stats.inFlight, maxInFlight: stats.inFlight };
     },
     injectFault: (rule) => {
       faults.push({ ...rule, remaining: rule.times ?? Infinity });

@@ -37,6 +37,10 @@ export interface EmulatorStats {
   total: number;
   byRoute: Record<string, number>;
   requests: StatsRequest[];
+  /** Requests (other than the control API) whose connection is still open: a `hang` stays until the client gives up. */
+  inFlight: number;
+  /** The most such requests in flight at once since the last reset. */
+  maxInFlight: number;
 }
 
 export type Fault =

@@ -80,6 +80,35 @@ export type CostEstimate = {
   unitPricePer1kTokens: Scalars['Float']['output'];
 };
 
+/** What to train: the fields of DashScope's create-job request. */
+export type CreateFineTuneJobInput = {
+  /** A suffix placed in the output model's id (`{model}-{suffix}-{jobId}`). */
+  finetunedOutputSuffix?: InputMaybe<Scalars['String']['input']>;
+  /** Hyper-parameters to set; those left out take DashScope's defaults. */
+  hyperParameters?: InputMaybe<HyperParametersInput>;
+  /** A display name for the job (DashScope's default: the job id). */
+  jobName?: InputMaybe<Scalars['String']['input']>;
+  /** The base model id (e.g. `qwen3-8b`) or the `fineTunedModel` of an earlier job to train further. */
+  model: Scalars['String']['input'];
+  /** The name of the output model. */
+  modelName?: InputMaybe<Scalars['String']['input']>;
+  /** File ids of the training data (from DashScope's file API); at least one. */
+  trainingFileIds: Array<Scalars['String']['input']>;
+  /** `sft` (default upstream), `efficient_sft` (LoRA), `cpt`, `dpo_full`, `dpo_lora` or `reinforcement`. */
+  trainingType?: InputMaybe<Scalars['String']['input']>;
+  /** File ids of the validation data; without them DashScope splits the training data (see `split`). */
+  validationFileIds?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+/** The answer to `deleteFineTuneJob`. */
+export type DeleteFineTuneJobPayload = {
+  __typename?: 'DeleteFineTuneJobPayload';
+  /** `true`: DashScope deleted the job; reading it now gives `NOT_FOUND`. */
+  deleted: Scalars['Boolean']['output'];
+  /** The id of the deleted job. */
+  id: Scalars['ID']['output'];
+};
+
 /**
  * Every error this gateway returns carries one of these codes in `errors[].extensions.code`. This enum is not used by
  * any field: it documents the error contract where GraphiQL can show it.
@@ -257,6 +286,45 @@ export type HyperParameters = {
   weightDecay?: Maybe<Scalars['Float']['output']>;
 };
 
+/** Hyper-parameters of a new job. Only the ones given are sent; DashScope applies its defaults to the rest. */
+export type HyperParametersInput = {
+  /** `batch_size`, at least 1. */
+  batchSize?: InputMaybe<Scalars['Int']['input']>;
+  /** `eval_steps`, at least 1. */
+  evalSteps?: InputMaybe<Scalars['Int']['input']>;
+  /**
+   * Any further upstream hyper-parameter, as an object of DashScope's own (snake_case) keys, sent as given, e.g.
+   * `{ "freeze_vit": true }`. A key that a typed field above also sets is a `BAD_USER_INPUT`.
+   */
+  extra?: InputMaybe<Scalars['JSON']['input']>;
+  /** `learning_rate`, above 0. */
+  learningRate?: InputMaybe<Scalars['Float']['input']>;
+  /** `lora_alpha` (LoRA training types), at least 1. */
+  loraAlpha?: InputMaybe<Scalars['Int']['input']>;
+  /** `lora_dropout` (LoRA training types), in [0, 1). */
+  loraDropout?: InputMaybe<Scalars['Float']['input']>;
+  /** `lora_rank` (LoRA training types), at least 1. */
+  loraRank?: InputMaybe<Scalars['Int']['input']>;
+  /** `lr_scheduler_type`, e.g. `cosine`, `linear`. */
+  lrSchedulerType?: InputMaybe<Scalars['String']['input']>;
+  /** `max_length`: longest sample in tokens, at least 1. */
+  maxLength?: InputMaybe<Scalars['Int']['input']>;
+  /** `n_epochs`: passes over the training data, at least 1. */
+  nEpochs?: InputMaybe<Scalars['Int']['input']>;
+  /** `save_steps`, at least 1. */
+  saveSteps?: InputMaybe<Scalars['Int']['input']>;
+  /** `save_strategy`: `epoch` or `steps`. */
+  saveStrategy?: InputMaybe<Scalars['String']['input']>;
+  /** `save_total_limit`: checkpoints kept, at least 1. */
+  saveTotalLimit?: InputMaybe<Scalars['Int']['input']>;
+  /** `split`: training fraction when no validation files are given, in (0, 1]. */
+  split?: InputMaybe<Scalars['Float']['input']>;
+  /** `warmup_ratio`, in [0, 1]. */
+  warmupRatio?: InputMaybe<Scalars['Float']['input']>;
+  /** `weight_decay`, at least 0. */
+  weightDecay?: InputMaybe<Scalars['Float']['input']>;
+};
+
 /** The code and message the upstream attaches to a failed job. */
 export type JobFailure = {
   __typename?: 'JobFailure';
@@ -264,6 +332,17 @@ export type JobFailure = {
   code?: Maybe<Scalars['String']['output']>;
   /** The upstream's failure message. */
   message?: Maybe<Scalars['String']['output']>;
+};
+
+/** One line of a job's training log. */
+export type JobLogLine = {
+  __typename?: 'JobLogLine';
+  /** The job the line belongs to. */
+  jobId: Scalars['ID']['output'];
+  /** The line's position in the log, 0-based. */
+  lineNumber: Scalars['Int']['output'];
+  /** The line, e.g. `2024-10-29 17:11:25,175 - INFO - ##FT_COMPLETE##`. */
+  text: Scalars['String']['output'];
 };
 
 /** A window of a job's training log. */
@@ -275,6 +354,59 @@ export type JobLogs = {
   offset: Scalars['Int']['output'];
   /** How many lines the log has in all. */
   total: Scalars['Int']['output'];
+};
+
+/**
+ * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
+ * the job read before is served.
+ */
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Asks DashScope to stop a job that is `PENDING`, `QUEUING` or `RUNNING`. Returns the job as read after the cancel
+   * (`CANCELING` or `CANCELED`). A job that already finished: `UNSUPPORTED_OPERATION`.
+   */
+  cancelFineTuneJob: FineTuneJob;
+  /**
+   * Starts a fine-tune job. The input is checked before anything is sent upstream (`BAD_USER_INPUT` naming the field);
+   * only the hyper-parameters given are sent. Never retried automatically. With an `idempotencyKey`, a repeated call
+   * with the same key, the same credential and the same input within 10 minutes returns the job the first call created
+   * instead of starting another; the same key with a different input is a `CONFLICT`.
+   */
+  createFineTuneJob: FineTuneJob;
+  /**
+   * Deletes a finished job (`SUCCEEDED`, `FAILED` or `CANCELED`), freeing its place in DashScope's quota of 20 running
+   * or succeeded jobs. A job still going: `UNSUPPORTED_OPERATION` (cancel it first).
+   */
+  deleteFineTuneJob: DeleteFineTuneJobPayload;
+};
+
+
+/**
+ * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
+ * the job read before is served.
+ */
+export type MutationCancelFineTuneJobArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/**
+ * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
+ * the job read before is served.
+ */
+export type MutationCreateFineTuneJobArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  input: CreateFineTuneJobInput;
+};
+
+
+/**
+ * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
+ * the job read before is served.
+ */
+export type MutationDeleteFineTuneJobArgs = {
+  id: Scalars['ID']['input'];
 };
 
 export type Query = {
@@ -309,6 +441,46 @@ export type QueryFineTuneJobsArgs = {
 
 export type QueryFineTuneJobsByIdsArgs = {
   ids: Array<Scalars['ID']['input']>;
+};
+
+/**
+ * Live updates, over Server-Sent Events (GraphQL over SSE: `POST` or `GET` on `/graphql` with
+ * `Accept: text/event-stream`) or over WebSocket (the `graphql-transport-ws` protocol of graphql-ws, on `/graphql`).
+ * The gateway polls DashScope once per job and credential, however many clients watch it.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Each line of the job's training log from `fromLine` on, as it appears; completes once the job is terminal and every
+   * line was sent. To resume after a disconnect, pass the last `lineNumber` + 1.
+   */
+  fineTuneJobLogLines: JobLogLine;
+  /**
+   * The job's current state at once, then the job each time any of its fields changed; completes after a terminal
+   * state. Ends with a `NOT_FOUND` error when the job disappears (deleted); brief upstream failures are retried.
+   */
+  fineTuneJobUpdated: FineTuneJob;
+};
+
+
+/**
+ * Live updates, over Server-Sent Events (GraphQL over SSE: `POST` or `GET` on `/graphql` with
+ * `Accept: text/event-stream`) or over WebSocket (the `graphql-transport-ws` protocol of graphql-ws, on `/graphql`).
+ * The gateway polls DashScope once per job and credential, however many clients watch it.
+ */
+export type SubscriptionFineTuneJobLogLinesArgs = {
+  fromLine?: Scalars['Int']['input'];
+  id: Scalars['ID']['input'];
+};
+
+
+/**
+ * Live updates, over Server-Sent Events (GraphQL over SSE: `POST` or `GET` on `/graphql` with
+ * `Accept: text/event-stream`) or over WebSocket (the `graphql-transport-ws` protocol of graphql-ws, on `/graphql`).
+ * The gateway polls DashScope once per job and credential, however many clients watch it.
+ */
+export type SubscriptionFineTuneJobUpdatedArgs = {
+  id: Scalars['ID']['input'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -389,21 +561,27 @@ export type ResolversTypes = ResolversObject<{
   CheckpointStatus: CheckpointStatus;
   CheckpointSummary: ResolverTypeWrapper<CheckpointRecord>;
   CostEstimate: ResolverTypeWrapper<CostEstimateRecord>;
+  CreateFineTuneJobInput: CreateFineTuneJobInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeleteFineTuneJobPayload: ResolverTypeWrapper<DeleteFineTuneJobPayload>;
   ErrorCode: ErrorCode;
   FineTuneJob: ResolverTypeWrapper<FineTuneJobRecord>;
   FineTuneJobPage: ResolverTypeWrapper<Omit<FineTuneJobPage, 'items'> & { items: Array<ResolversTypes['FineTuneJob']> }>;
   FineTuneJobStatus: FineTuneJobStatus;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   HyperParameters: ResolverTypeWrapper<HyperParametersRecord>;
+  HyperParametersInput: HyperParametersInput;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   JobFailure: ResolverTypeWrapper<JobFailure>;
+  JobLogLine: ResolverTypeWrapper<JobLogLine>;
   JobLogs: ResolverTypeWrapper<JobLogs>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -411,19 +589,25 @@ export type ResolversParentTypes = ResolversObject<{
   Boolean: Scalars['Boolean']['output'];
   CheckpointSummary: CheckpointRecord;
   CostEstimate: CostEstimateRecord;
+  CreateFineTuneJobInput: CreateFineTuneJobInput;
   DateTime: Scalars['DateTime']['output'];
+  DeleteFineTuneJobPayload: DeleteFineTuneJobPayload;
   FineTuneJob: FineTuneJobRecord;
   FineTuneJobPage: Omit<FineTuneJobPage, 'items'> & { items: Array<ResolversParentTypes['FineTuneJob']> };
   Float: Scalars['Float']['output'];
   HyperParameters: HyperParametersRecord;
+  HyperParametersInput: HyperParametersInput;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   JobFailure: JobFailure;
+  JobLogLine: JobLogLine;
   JobLogs: JobLogs;
+  Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
   SafeInt: Scalars['SafeInt']['output'];
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
 }>;
 
 export type CheckpointSummaryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['CheckpointSummary'] = ResolversParentTypes['CheckpointSummary']> = ResolversObject<{
@@ -450,6 +634,11 @@ export type CostEstimateResolvers<ContextType = GatewayContext, ParentType exten
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type DeleteFineTuneJobPayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['DeleteFineTuneJobPayload'] = ResolversParentTypes['DeleteFineTuneJobPayload']> = ResolversObject<{
+  deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
 
 export type FineTuneJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['FineTuneJob'] = ResolversParentTypes['FineTuneJob']> = ResolversObject<{
   baseModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -517,10 +706,22 @@ export type JobFailureResolvers<ContextType = GatewayContext, ParentType extends
   message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
+export type JobLogLineResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobLogLine'] = ResolversParentTypes['JobLogLine']> = ResolversObject<{
+  jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lineNumber?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type JobLogsResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobLogs'] = ResolversParentTypes['JobLogs']> = ResolversObject<{
   lines?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   offset?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  cancelFineTuneJob?: Resolver<ResolversTypes['FineTuneJob'], ParentType, ContextType, RequireFields<MutationCancelFineTuneJobArgs, 'id'>>;
+  createFineTuneJob?: Resolver<ResolversTypes['FineTuneJob'], ParentType, ContextType, RequireFields<MutationCreateFineTuneJobArgs, 'input'>>;
+  deleteFineTuneJob?: Resolver<ResolversTypes['DeleteFineTuneJobPayload'], ParentType, ContextType, RequireFields<MutationDeleteFineTuneJobArgs, 'id'>>;
 }>;
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -533,17 +734,26 @@ export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
   name: 'SafeInt';
 }
 
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  fineTuneJobLogLines?: SubscriptionResolver<ResolversTypes['JobLogLine'], "fineTuneJobLogLines", ParentType, ContextType, RequireFields<SubscriptionFineTuneJobLogLinesArgs, 'fromLine' | 'id'>>;
+  fineTuneJobUpdated?: SubscriptionResolver<ResolversTypes['FineTuneJob'], "fineTuneJobUpdated", ParentType, ContextType, RequireFields<SubscriptionFineTuneJobUpdatedArgs, 'id'>>;
+}>;
+
 export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   CheckpointSummary?: CheckpointSummaryResolvers<ContextType>;
   CostEstimate?: CostEstimateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  DeleteFineTuneJobPayload?: DeleteFineTuneJobPayloadResolvers<ContextType>;
   FineTuneJob?: FineTuneJobResolvers<ContextType>;
   FineTuneJobPage?: FineTuneJobPageResolvers<ContextType>;
   HyperParameters?: HyperParametersResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   JobFailure?: JobFailureResolvers<ContextType>;
+  JobLogLine?: JobLogLineResolvers<ContextType>;
   JobLogs?: JobLogsResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

@@ -5,8 +5,9 @@ import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
-  // Short timeouts so that the hang and slow-body faults end quickly.
-  stack = await startStack({ env: { UPSTREAM_HEADERS_TIMEOUT_MS: '300', UPSTREAM_BODY_TIMEOUT_MS: '300' } });
+  // Short timeouts so that the hang and slow-body faults end quickly. No retries: each fault is met once, and this
+  // file is about how it is mapped (test/integration/resilience.test.ts is about retries and what they cost).
+  stack = await startStack({ env: { UPSTREAM_HEADERS_TIMEOUT_MS: '300', UPSTREAM_BODY_TIMEOUT_MS: '300', UPSTREAM_RETRIES: '0' } });
 });
 afterAll(() => stack.close());
 beforeEach(() => {

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import type { LogSink } from '../../src/security/index.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 
 export interface GraphQLResponse<TData = Record<string, unknown>> {
@@ -27,7 +28,7 @@ export interface Stack {
 
 /** A real emulator and a real gateway, each on its own loopback port, talking HTTP. */
 export async function startStack(
-  options: { env?: Record<string, string>; emulator?: EmulatorOptions; now?: () => number } = {},
+  options: { env?: Record<string, string>; emulator?: EmulatorOptions; now?: () => number; log?: LogSink } = {},
 ): Promise<Stack> {
   const emulator = await startEmulator(options.emulator);
   const config = loadConfig({
@@ -37,7 +38,7 @@ export async function startStack(
     ...(options.env?.AUTH_MODE === 'forward' ? {} : { DASHSCOPE_API_KEY: emulator.demoApiKey }),
     ...options.env,
   });
-  const gateway = createGateway({ config, now: options.now });
+  const gateway = createGateway({ config, now: options.now, log: options.log });
   const url = await gateway.listen(0, '127.0.0.1');
 
   const gql: Stack['gql'] = async (query, variables, headers) => {

@@ -2,6 +2,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import { invalidIdReason } from './ids.js';
+import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
   CheckpointListModel,
   ErrorEnvelopeModel,
@@ -32,9 +33,11 @@ export interface DashScopeClientOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
-  /** Sockets in the pool: also the cap on concurrent upstream requests from this process. */
+  /** Sockets in the pool. */
   connections: number;
   userAgent?: string;
+  /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
+  resilience?: Partial<ResilienceOptions>;
 }
 
 export interface ListJobsParams {
@@ -74,8 +77,11 @@ const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENO
 export class DashScopeClient {
   private readonly pool: Pool;
   private readonly basePath: string;
+  /** One per client, so one per upstream origin: the breaker and bulkhead guard that origin. */
+  readonly resilience: Resilience;
 
   constructor(private readonly options: DashScopeClientOptions) {
+    this.resilience = new Resilience(options.resilience);
     const url = new URL(options.baseUrl);
     this.basePath = `${url.pathname.replace(/\/+$/, '')}/api/v1/fine-tunes`;
     this.pool = new Pool(url.origin, {
@@ -192,7 +198,14 @@ export class DashScopeClient {
     return `/${encodeURIComponent(jobId)}`;
   }
 
-  private async call(credential: Credential, call: Call): Promise<unknown> {
+  /** The one path to the upstream: every request goes through the resilience guards; only GETs are retried. */
+  private call(credential: Credential, call: Call): Promise<unknown> {
+    return this.resilience.run({ idempotent: call.method === 'GET', signal: call.signal, subject: call.subject, action: call.action }, () =>
+      this.send(credential, call),
+    );
+  }
+
+  private async send(credential: Credential, call: Call): Promise<unknown> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${credential.apiKey}`,
       accept: 'application/json',

@@ -20,7 +20,16 @@ export interface UpstreamFailure {
   requestId?: string;
   retryAfterSeconds?: number;
   detail?: string;
+  /** Refused by the gateway itself to spare the upstream (circuit breaker open, bulkhead queue full): nothing was sent. */
+  shed?: boolean;
 }
+
+/** DashScope 429 codes about billing: waiting does not clear them, so they are neither retried nor retryable. */
+export const BILLING_THROTTLING_CODES: ReadonlySet<string> = new Set([
+  'CommodityNotPurchased',
+  'PrepaidBillOverdue',
+  'PostpaidBillOverdue',
+]);
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
