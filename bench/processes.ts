@@ -1,6 +1,33 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The built gateway as `npm start` and the Docker image run it. A small young generation keeps RSS well under
+ * 200 MB under load at no measurable CPU cost (the bench showed 222 → 171 MB peak on a page of 40).
+ */
+export const GATEWAY_ARGS = ['--max-semi-space-size=4', 'dist/main.js'];
+
+/** Builds dist/ with tsc when a source file is newer than it. */
+export function buildIfNeeded(): void {
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((max, entry) => {
+      const path = join(dir, entry.name);
+      return Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+    }, 0);
+  const built = join(ROOT, 'dist/main.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  console.log('building (tsc)…');
+  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) throw new Error('the build failed');
+}
 
 /* Child processes of the bench, and what /proc says about them. Every child is killed when the bench exits. */
 

@@ -1,12 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { SEED_JOB_IDS } from '../src/emulator/seed.js';
-import { cpuMs, freePort, rssMb, sampleRss, startChild, type Child } from './processes.js';
+import { buildIfNeeded, cpuMs, freePort, GATEWAY_ARGS, ROOT, rssMb, sampleRss, startChild, type Child } from './processes.js';
 
 /*
  * npm run bench [-- --duration 5 --connections 32 --latency-ms 0 --workload page --memory]
@@ -33,7 +29,6 @@ if (![duration, connections, memoryRequests].every((n) => Number.isInteger(n) &&
   process.exit(1);
 }
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_KEY = 'sk-emulator-demo';
 
 type GatewayName = 'gateway' | 'gateway, cache off' | 'no loaders/caches';
@@ -117,22 +112,6 @@ interface Measurement {
   cpuMsPerOp: number;
   peakRssMb: number;
   errors: number;
-}
-
-function buildIfNeeded(): void {
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((max, entry) => {
-      const path = join(dir, entry.name);
-      return Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-    }, 0);
-  const built = join(ROOT, 'dist/main.js');
-  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  console.log('building (tsc)…');
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  if (result.status !== 0) throw new Error('the build failed');
 }
 
 async function emulatorCalls(emulator: Child): Promise<number> {
@@ -257,7 +236,7 @@ async function startAll(gatewayNames: GatewayName[]) {
       DASHSCOPE_API_KEY: API_KEY,
       ...GATEWAY_ENV[name],
     };
-    gateways.set(name, await startChild(name, ['dist/main.js'], { cwd: ROOT, port, readyPath: '/health', env }));
+    gateways.set(name, await startChild(name, GATEWAY_ARGS, { cwd: ROOT, port, readyPath: '/health', env }));
   }
   return { emulator, gateways };
 }

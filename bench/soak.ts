@@ -1,8 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FaultRule } from '../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../src/emulator/seed.js';
-import { freePort, rssMb, sampleRss, startChild } from './processes.js';
+import { buildIfNeeded, freePort, GATEWAY_ARGS, ROOT, rssMb, sampleRss, startChild } from './processes.js';
 
 /*
  * npm run soak [-- --duration 60 --clients 32 --fault-rate 0.03 --latency-ms 5]
@@ -35,8 +34,6 @@ if (!(
   console.error('usage: soak [--duration S (1..3600)] [--clients N (1..1000)] [--fault-rate 0..1] [--latency-ms N]');
   process.exit(1);
 }
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 // The faults of the README's table, sharing the fault rate; the delay and slow body stay under the gateway's timeouts.
 const FAULTS: FaultRule['fault'][] = [
@@ -73,7 +70,8 @@ async function main(): Promise<void> {
     ['--import', 'tsx', 'src/emulator/main.ts', '--port', String(emulatorPort), '--latency-ms', String(latencyMs)],
     { cwd: ROOT, port: emulatorPort, readyPath: '/__emulator/stats' },
   );
-  const gateway = await startChild('gateway', ['--import', 'tsx', 'src/main.ts'], {
+  buildIfNeeded();
+  const gateway = await startChild('gateway', GATEWAY_ARGS, {
     cwd: ROOT,
     port: gatewayPort,
     readyPath: '/ready',

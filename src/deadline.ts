@@ -1,11 +1,36 @@
+import type { Plugin } from 'graphql-yoga';
 import { GatewayError } from './errors.js';
 
 /**
  * The signal every upstream call of an operation gets: it aborts when the client goes away (closing the request
  * aborts its in-flight upstream calls) or when the operation deadline passes (reason: a `TimeoutError`).
+ * The timer is cleared as soon as the response is ready (the plugin's onResponse): a timer left to run out would keep
+ * each finished request's objects alive for the whole deadline.
  */
-export function operationSignal(request: AbortSignal, deadlineMs: number): AbortSignal {
-  return AbortSignal.any([request, AbortSignal.timeout(deadlineMs)]);
+export function operationDeadlines(deadlineMs: number): { signal(request: Request): AbortSignal; plugin: Plugin } {
+  const pending = new WeakMap<Request, Array<() => void>>();
+  return {
+    signal(request) {
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(request.signal.reason);
+      request.signal.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => controller.abort(new DOMException('The operation deadline passed.', 'TimeoutError')), deadlineMs);
+      timer.unref();
+      const dispose = () => {
+        clearTimeout(timer);
+        request.signal.removeEventListener('abort', onAbort);
+      };
+      // A batched request runs several operations under one request.
+      pending.set(request, [...(pending.get(request) ?? []), dispose]);
+      return controller.signal;
+    },
+    plugin: {
+      onResponse({ request }) {
+        for (const dispose of pending.get(request) ?? []) dispose();
+        pending.delete(request);
+      },
+    },
+  };
 }
 
 export function deadlinePassed(signal: AbortSignal | undefined): boolean {

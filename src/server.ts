@@ -7,7 +7,7 @@ import { getOperationAST, OperationTypeNode, parse } from 'graphql';
 import { createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
-import { operationSignal } from './deadline.js';
+import { operationDeadlines } from './deadline.js';
 import { maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
@@ -114,6 +114,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   const isDev = config.env === 'development';
   const logger = createLogger(config.logLevel, log);
   const closing = new AbortController();
+  const deadlines = operationDeadlines(config.operationDeadlineMs);
 
   const yoga = createYoga<object, GatewayContext>({
     schema: buildSchema(),
@@ -129,7 +130,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         maxUpstreamCalls: config.limits.maxUpstreamCalls,
         prices,
         // A subscription lasts as long as its stream: the operation deadline would fail its events' nested reads.
-        signal: isSubscription(params) ? request.signal : operationSignal(request.signal, config.operationDeadlineMs),
+        signal: isSubscription(params) ? request.signal : deadlines.signal(request),
         now,
       }),
     graphiql: config.graphiql && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
@@ -148,12 +149,15 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       exposedHeaders: ['x-request-id'],
     },
     batching: config.limits.batchLimit > 0 && { limit: config.limits.batchLimit },
-    maxRequestBodySize: config.limits.maxBodyBytes,
+    // useRequestBodyLimit (src/security/request-body.ts) bounds bodies, compressed or not; yoga's own limit would
+    // re-stream every body a second time.
+    maxRequestBodySize: false,
     healthCheckEndpoint: '/health',
     parserAndValidationCache: true,
     plugins: [
       ...securityPlugins({ limits: config.limits, introspection: config.introspection, isDev, logger }),
       useRequestId(),
+      deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
       // graphql-jit loses a subscription's arguments (its `subscribe` gets none): subscriptions run uncompiled.

@@ -43,6 +43,8 @@ export function useRequestBodyLimit(maxBytes: number): Plugin {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > maxBytes) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
       const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      // A plain body of a declared size within the limit needs nothing more: yoga reads it as it comes.
+      if (encoding === 'identity' && request.headers.has('content-length')) return;
       const decode = DECODERS[encoding];
       if (decode === undefined) {
         return endResponse(errorResponse(fetchAPI, 415, badUserInput(`Content-Encoding "${encoding.slice(0, 32)}" is not supported.`)));

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -13,7 +13,11 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    stack = await startStack();
+    // A quick job timeline, so the walkthrough of the README finishes in seconds.
+    stack = await startStack({
+      env: { POLL_INTERVAL_MS: '100' },
+      emulator: { phaseDurationsMs: { pending: 300, queuing: 300, running: 5000 } },
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -37,4 +41,37 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     await expect.poll(resultText, { timeout: 15_000 }).toContain('"hasNextPage": true');
     expect(foreign).toEqual([]);
   });
+
+  /** Opens GraphiQL with an operation in the editor (GraphiQL reads `?query=`), runs it, returns the result pane. */
+  async function run(page: Page, operation: string) {
+    await page.goto(`${stack.url}/graphql?query=${encodeURIComponent(operation)}`);
+    await page.locator('.graphiql-execute-button').click();
+    return async () => (await page.locator('.result-window').textContent())?.replace(/\s+/g, ' ') ?? '';
+  }
+
+  it('walks the README: create a job, watch it to SUCCEEDED, then cancel another one from a second tab', async () => {
+    const page = await browser.newPage();
+    const created = await run(
+      page,
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id status } }',
+    );
+    await expect.poll(created, { timeout: 15_000 }).toContain('"status": "PENDING"');
+    const id = /"id": "(ft-[^"]+)"/.exec(await created())![1]!;
+
+    const watched = await run(page, `subscription { fineTuneJobUpdated(id: "${id}") { status } }`);
+    await expect.poll(watched, { timeout: 15_000 }).toContain('"status": "SUCCEEDED"');
+
+    const second = await run(
+      page,
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }',
+    );
+    await expect.poll(second, { timeout: 15_000 }).toContain('"id"');
+    const other = /"id": "(ft-[^"]+)"/.exec(await second())![1]!;
+    const watching = await run(page, `subscription { fineTuneJobUpdated(id: "${other}") { status } }`);
+    await expect.poll(watching, { timeout: 15_000 }).toMatch(/"status": "(PENDING|QUEUING|RUNNING)"/);
+    const tab = await browser.newPage();
+    const canceled = await run(tab, `mutation { cancelFineTuneJob(id: "${other}") { status } }`);
+    await expect.poll(canceled, { timeout: 15_000 }).toMatch(/"status": "CANCEL(ING|ED)"/);
+    await expect.poll(watching, { timeout: 15_000 }).toContain('"status": "CANCELED"');
+  }, 60_000);
 });
