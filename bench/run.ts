@@ -18,14 +18,21 @@ const { values } = parseArgs({
     workload: { type: 'string' },
     memory: { type: 'boolean', default: false },
     requests: { type: 'string', default: '100000' },
+    // Extra environment for every gateway, e.g. --gateway-env GRAPHQL_JIT=false to measure what graphql-jit saves.
+    'gateway-env': { type: 'string', multiple: true, default: [] },
   },
 });
+const extraGatewayEnv = Object.fromEntries(
+  values['gateway-env'].map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const latencyMs = Number(values['latency-ms']);
 const memoryRequests = Number(values.requests);
 if (![duration, connections, memoryRequests].every((n) => Number.isInteger(n) && n > 0) || !(latencyMs >= 0)) {
-  console.error('usage: npm run bench -- [--duration S] [--connections N] [--latency-ms N] [--workload NAME] [--memory [--requests N]]');
+  console.error(
+    'usage: npm run bench -- [--duration S] [--connections N] [--latency-ms N] [--workload NAME] [--gateway-env K=V]… [--memory [--requests N]]',
+  );
   process.exit(1);
 }
 
@@ -235,6 +242,7 @@ async function startAll(gatewayNames: GatewayName[]) {
       DASHSCOPE_BASE_URL: emulator.url,
       DASHSCOPE_API_KEY: API_KEY,
       ...GATEWAY_ENV[name],
+      ...extraGatewayEnv,
     };
     gateways.set(name, await startChild(name, GATEWAY_ARGS, { cwd: ROOT, port, readyPath: '/health', env }));
   }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.js';
+import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
+import type { JobReaderOptions } from './upstream/job-reader.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
 
@@ -94,17 +96,7 @@ export interface Config {
     /** Upstream calls one operation may have in flight at once (the fan-out cap). */
     batchConcurrency: number;
     /** Retries, retry budget, circuit breaker, bulkhead: see src/upstream/dashscope/resilience.ts. */
-    resilience: {
-      retries: number;
-      retryBaseMs: number;
-      retryMaxAfterMs: number;
-      retryBudgetRatio: number;
-      retryBudgetMin: number;
-      breakerFailures: number;
-      breakerOpenMs: number;
-      maxConcurrent: number;
-      maxQueued: number;
-    };
+    resilience: Omit<ResilienceOptions, 'now' | 'random'>;
   };
   /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
   operationDeadlineMs: number;
@@ -125,15 +117,7 @@ export interface Config {
   /** Operation limits, checked before anything executes. */
   limits: OperationLimits;
   /** The cross-request cache of finished jobs, and single-flight of identical concurrent upstream reads. */
-  cache: {
-    enabled: boolean;
-    ttlMs: number;
-    maxEntries: number;
-    maxBytes: number;
-    /** 0: a job still going is never served from the cache. */
-    nonTerminalTtlMs: number;
-    singleFlight: boolean;
-  };
+  cache: JobReaderOptions;
   /** Per-operation batching and de-duplication (off only to measure what they save). */
   dataloaders: boolean;
   /** Compile operations with graphql-jit. */
@@ -188,15 +172,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       connections: e.UPSTREAM_CONNECTIONS ?? 64,
       batchConcurrency: e.UPSTREAM_BATCH_CONCURRENCY ?? 10,
       resilience: {
-        retries: e.UPSTREAM_RETRIES ?? 2,
-        retryBaseMs: e.UPSTREAM_RETRY_BASE_MS ?? 100,
-        retryMaxAfterMs: e.UPSTREAM_RETRY_MAX_AFTER_MS ?? 2_000,
-        retryBudgetRatio: e.UPSTREAM_RETRY_BUDGET_RATIO ?? 0.1,
-        retryBudgetMin: e.UPSTREAM_RETRY_BUDGET_MIN ?? 10,
-        breakerFailures: e.UPSTREAM_BREAKER_FAILURES ?? 10,
-        breakerOpenMs: e.UPSTREAM_BREAKER_OPEN_MS ?? 5_000,
-        maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? 64,
-        maxQueued: e.UPSTREAM_MAX_QUEUED ?? 1_000,
+        retries: e.UPSTREAM_RETRIES ?? DEFAULT_RESILIENCE.retries,
+        retryBaseMs: e.UPSTREAM_RETRY_BASE_MS ?? DEFAULT_RESILIENCE.retryBaseMs,
+        retryMaxAfterMs: e.UPSTREAM_RETRY_MAX_AFTER_MS ?? DEFAULT_RESILIENCE.retryMaxAfterMs,
+        retryBudgetRatio: e.UPSTREAM_RETRY_BUDGET_RATIO ?? DEFAULT_RESILIENCE.retryBudgetRatio,
+        retryBudgetMin: e.UPSTREAM_RETRY_BUDGET_MIN ?? DEFAULT_RESILIENCE.retryBudgetMin,
+        breakerFailures: e.UPSTREAM_BREAKER_FAILURES ?? DEFAULT_RESILIENCE.breakerFailures,
+        breakerOpenMs: e.UPSTREAM_BREAKER_OPEN_MS ?? DEFAULT_RESILIENCE.breakerOpenMs,
+        maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent,
+        maxQueued: e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued,
       },
     },
     operationDeadlineMs: e.OPERATION_DEADLINE_MS ?? 15_000,
