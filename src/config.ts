@@ -96,7 +96,7 @@ export interface Config {
     /** Upstream calls one operation may have in flight at once (the fan-out cap). */
     batchConcurrency: number;
     /** Retries, retry budget, circuit breaker, bulkhead: see src/upstream/dashscope/resilience.ts. */
-    resilience: Omit<ResilienceOptions, 'now' | 'random'>;
+    resilience: Omit<ResilienceOptions, 'now' | 'random' | 'onEvent'>;
   };
   /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
   operationDeadlineMs: number;

@@ -15,7 +15,7 @@ import { JobWatch } from './modules/live/job-watch.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
-import { DashScopeClient, isValidId, type Credential, type FineTuneJobRecord } from './upstream/dashscope/index.js';
+import { DashScopeClient, isValidId, type Credential, type FineTuneJobRecord, type ResilienceEvent } from './upstream/dashscope/index.js';
 import { JobReader } from './upstream/job-reader.js';
 import { serveWebSocket } from './websocket.js';
 
@@ -90,6 +90,18 @@ function credentialFor(config: Config, headers: Headers): Credential | null {
   return { apiKey: token, workspace: workspace && isValidId(workspace) ? workspace : config.upstream.workspace };
 }
 
+/** An operator's line: what failed upstream and DashScope's request id to quote to its support. */
+function describeUpstreamEvent(event: ResilienceEvent): string {
+  if (event.type === 'breaker') {
+    return event.state === 'open'
+      ? 'DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds'
+      : 'DashScope circuit breaker closed';
+  }
+  const f = event.failure;
+  const status = f.kind === 'http' ? `HTTP ${f.httpStatus}${f.code ? ` ${f.code}` : ''}` : `${f.kind}${f.detail ? ` (${f.detail})` : ''}`;
+  return `DashScope ${status} while ${f.action} ${f.subject}${f.requestId ? `, request id ${f.requestId}` : ''}; ${event.retrying ? 'retrying' : 'giving up'}`;
+}
+
 function isSubscription({ query, operationName }: GraphQLParams): boolean {
   if (!query?.includes('subscription')) return false;
   try {
@@ -102,7 +114,14 @@ function isSubscription({ query, operationName }: GraphQLParams): boolean {
 export function createGateway({ config, client, now, log }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
-  const dashscope = client ?? new DashScopeClient({ ...upstream, baseUrl: upstream.baseUrl });
+  const logger = createLogger(config.logLevel, log);
+  const dashscope =
+    client ??
+    new DashScopeClient({
+      ...upstream,
+      baseUrl: upstream.baseUrl,
+      resilience: { ...upstream.resilience, onEvent: (event) => logger.warn(describeUpstreamEvent(event)) },
+    });
   const prices = loadPriceList(upstream.region, config.pricesFile);
   // One reader for the gateway's lifetime: its cache and in-flight reads are shared by every request.
   const reader = new JobReader(dashscope, config.cache);
@@ -112,7 +131,6 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   const idempotency = new IdempotencyStore<FineTuneJobRecord>();
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs });
   const isDev = config.env === 'development';
-  const logger = createLogger(config.logLevel, log);
   const closing = new AbortController();
   const deadlines = operationDeadlines(config.operationDeadlineMs);
 

@@ -243,3 +243,33 @@ describe('operation deadline and client disconnects', () => {
     });
   });
 });
+
+describe('what operators see in the log', () => {
+  let stack: Stack;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { ...FAST, UPSTREAM_BREAKER_FAILURES: '3', LOG_LEVEL: 'warn' },
+      log: (_level, line) => lines.push(line),
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('a warning per upstream fault with DashScope’s request id, and the breaker opening and closing', async () => {
+    stack.emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
+    await stack.ok(QUERY, { id: ID });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      new RegExp(`^WARN DashScope HTTP 503 ServiceUnavailable while reading fine-tune job "${ID}", request id \\S+; retrying$`),
+    );
+
+    stack.emulator.injectFault({ match: { route: 'get' }, fault: { kind: 'status', status: 500 } });
+    await firstError(stack);
+    expect(lines).toContain('WARN DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds');
+    expect(lines.at(-1)).toMatch(/^WARN DashScope HTTP 500 InternalError while reading .*; giving up$/);
+
+    stack.emulator.clearFaults();
+    await expect.poll(async () => (await stack.gql(QUERY, { id: ID })).body.errors, { timeout: 5_000 }).toBeUndefined();
+    expect(lines.at(-1)).toBe('WARN DashScope circuit breaker closed');
+  });
+});

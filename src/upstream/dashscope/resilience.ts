@@ -21,7 +21,12 @@ export interface ResilienceOptions {
   maxQueued: number;
   now?: () => number;
   random?: () => number;
+  /** Hears what an operator should know: each upstream fault (and whether it is retried) and the breaker's changes. */
+  onEvent?: (event: ResilienceEvent) => void;
 }
+
+export type ResilienceEvent =
+  { type: 'fault'; failure: UpstreamFailure; retrying: boolean } | { type: 'breaker'; state: 'open' | 'closed' };
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = {
   retries: 2,
@@ -56,7 +61,7 @@ export class Resilience {
   private readonly bulkhead: Bulkhead;
 
   constructor(options: Partial<ResilienceOptions> = {}) {
-    this.options = { now: Date.now, random: Math.random, ...DEFAULT_RESILIENCE, ...options };
+    this.options = { now: Date.now, random: Math.random, onEvent: () => {}, ...DEFAULT_RESILIENCE, ...options };
     this.budget = new RetryBudget(this.options.retryBudgetRatio, this.options.retryBudgetMin);
     this.breaker = new CircuitBreaker(this.options.breakerFailures, this.options.breakerOpenMs, this.options.now);
     this.bulkhead = new Bulkhead(this.options.maxConcurrent);
@@ -74,7 +79,9 @@ export class Resilience {
         return await this.attempt(call, send);
       } catch (error) {
         const delay = call.idempotent && retry < this.options.retries ? this.retryDelay(error, retry) : undefined;
-        if (delay === undefined || !this.budget.spend()) throw error;
+        const retrying = delay !== undefined && this.budget.spend();
+        if (isUpstreamFault(error)) this.options.onEvent({ type: 'fault', failure: (error as UpstreamError).failure, retrying });
+        if (!retrying) throw error;
         await pause(delay, undefined, { signal: call.signal }).catch(() => {
           throw aborted(call);
         });
@@ -98,7 +105,7 @@ export class Resilience {
       const probe = admission === 'probe';
       try {
         const result = await send();
-        this.breaker.succeeded();
+        this.succeeded();
         return result;
       } catch (error) {
         // The caller left or the deadline passed: that says nothing about the upstream's health.
@@ -106,13 +113,17 @@ export class Resilience {
           this.breaker.abandoned(probe);
           throw aborted(call);
         }
-        if (isUpstreamFault(error)) this.breaker.failed(probe);
-        else this.breaker.succeeded();
+        if (!isUpstreamFault(error)) this.succeeded();
+        else if (this.breaker.failed(probe)) this.options.onEvent({ type: 'breaker', state: 'open' });
         throw error;
       }
     } finally {
       this.bulkhead.leave();
     }
+  }
+
+  private succeeded(): void {
+    if (this.breaker.succeeded()) this.options.onEvent({ type: 'breaker', state: 'closed' });
   }
 
   /** Milliseconds to wait before retrying, or undefined when this failure is not worth retrying. */
@@ -223,21 +234,26 @@ class CircuitBreaker {
     return 'probe';
   }
 
-  /** Any answer proves the upstream answers. */
-  succeeded(): void {
+  /** Any answer proves the upstream answers. True when this closed an open breaker. */
+  succeeded(): boolean {
+    const wasOpen = this.openedAt !== undefined;
     this.consecutiveFailures = 0;
     this.openedAt = undefined;
     this.probing = false;
+    return wasOpen;
   }
 
-  failed(probe: boolean): void {
+  /** True when this opened a closed breaker. */
+  failed(probe: boolean): boolean {
     if (probe) {
       this.probing = false;
       this.openedAt = this.now();
-      return;
+      return false;
     }
-    if (this.openedAt !== undefined) return; // a call sent before the breaker opened
-    if (++this.consecutiveFailures >= this.threshold) this.openedAt = this.now();
+    if (this.openedAt !== undefined) return false; // a call sent before the breaker opened
+    if (++this.consecutiveFailures < this.threshold) return false;
+    this.openedAt = this.now();
+    return true;
   }
 
   abandoned(probe: boolean): void {
