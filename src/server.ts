@@ -173,7 +173,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     healthCheckEndpoint: '/health',
     parserAndValidationCache: true,
     plugins: [
-      ...securityPlugins({ limits: config.limits, introspection: config.introspection, isDev, logger }),
+      ...securityPlugins({
+        limits: config.limits,
+        introspection: config.introspection,
+        isDev,
+        logger,
+        logRequests: config.logLevel === 'debug',
+      }),
       useRequestId(),
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),

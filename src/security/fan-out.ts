@@ -11,6 +11,7 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValueNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { GatewayError } from '../errors.js';
@@ -45,9 +46,23 @@ const FIELD_COSTS: Record<string, FieldCost> = {
   'Subscription.fineTuneJobLogLines': { calls: one, times: one },
 };
 
+/** Estimates that read no variable, per document (yoga's parse cache hands back the same document object). */
+const constantEstimates = new WeakMap<DocumentNode, Map<string, number | null>>();
+
+/** Whether a cost function reads its arguments: `one` and `() => 2` do not, and need no argument values at all. */
+const readsArgs = (cost: FieldCost) => cost.calls.length > 0 || cost.times.length > 0;
+
+function hasVariable(node: ValueNode): boolean {
+  if (node.kind === Kind.VARIABLE) return true;
+  if (node.kind === Kind.LIST) return node.values.some(hasVariable);
+  if (node.kind === Kind.OBJECT) return node.fields.some((f) => hasVariable(f.value));
+  return false;
+}
+
 /**
  * The most upstream calls an operation can cause: per field cost, multiplied by the list sizes above it; aliases
- * count each time. `null` when the variables do not coerce (execution then fails before any call).
+ * count each time. `null` when the variables do not coerce (execution then fails before any call). Runs before every
+ * execution, so it reads arguments only where the cost depends on them, and remembers estimates that read no variable.
  */
 export function estimateUpstreamCalls(
   schema: GraphQLSchema,
@@ -55,6 +70,9 @@ export function estimateUpstreamCalls(
   operationName: string | null | undefined,
   rawVariables: Args | null | undefined,
 ): number | null {
+  const memoKey = operationName ?? '';
+  const memo = constantEstimates.get(document)?.get(memoKey);
+  if (memo !== undefined) return memo;
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   const operation = operationName
     ? operations.find((o) => o.name?.value === operationName)
@@ -63,9 +81,16 @@ export function estimateUpstreamCalls(
       : undefined;
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return null;
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
-  if (coerced.errors) return null;
-  const variables = coerced.coerced;
+  let variables: Args | null | undefined;
+  let readVariables = false;
+  const variableValues = (): Args | null => {
+    readVariables = true;
+    if (variables === undefined) {
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
+      variables = coerced.errors ? null : coerced.coerced;
+    }
+    return variables;
+  };
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const fragmentCosts = new Map<string, number>();
@@ -81,11 +106,16 @@ export function estimateUpstreamCalls(
         const field = type.getFields()[selection.name.value];
         if (!field) continue;
         const cost = FIELD_COSTS[`${type.name}.${field.name}`];
-        let args: Args;
-        try {
-          args = getArgumentValues(field, selection, variables);
-        } catch {
-          continue; // Invalid arguments fail the field before it resolves.
+        let args: Args = {};
+        if (cost && readsArgs(cost)) {
+          const usesVariables = selection.arguments?.some((a) => hasVariable(a.value)) ?? false;
+          const values = usesVariables ? variableValues() : {};
+          if (values === null) continue; // the operation fails before any call
+          try {
+            args = getArgumentValues(field, selection, values);
+          } catch {
+            continue; // Invalid arguments fail the field before it resolves.
+          }
         }
         const inner = ofSet(selection.selectionSet, getNamedType(field.type));
         total += (cost?.calls(args) ?? 0) + (cost?.times(args) ?? 1) * inner;
@@ -102,7 +132,14 @@ export function estimateUpstreamCalls(
     fragmentCosts.set(name, cost);
     return cost;
   };
-  return ofSet(operation.selectionSet, root);
+  const estimate = ofSet(operation.selectionSet, root);
+  if (variables === null) return null;
+  if (!readVariables) {
+    const perOperation = constantEstimates.get(document) ?? new Map<string, number | null>();
+    perOperation.set(memoKey, estimate);
+    constantEstimates.set(document, perOperation);
+  }
+  return estimate;
 }
 
 /**

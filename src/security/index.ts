@@ -24,9 +24,11 @@ export function securityPlugins(options: {
   introspection: boolean;
   isDev: boolean;
   logger: GatewayLogger;
+  /** Log a line per request and response (LOG_LEVEL=debug). Off, the hooks are not installed at all. */
+  logRequests: boolean;
 }): Plugin[] {
   return [
-    useRequestLog(options.logger),
+    ...(options.logRequests ? [useRequestLog(options.logger)] : []),
     useCsrfPrevention(),
     useRequestBodyLimit(options.limits.maxBodyBytes),
     useBatchLimit(options.limits.batchLimit),

@@ -36,10 +36,12 @@ async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promis
 export function useRequestBodyLimit(maxBytes: number): Plugin {
   const tooLarge = () => limitExceeded('maxBodyBytes', `The request body is larger than ${maxBytes} bytes, the most allowed.`, 413);
   return {
-    async onRequest(payload) {
+    // Not async: the common request (a plain body of declared size) passes without a promise.
+    onRequest(payload) {
       const { request, fetchAPI } = payload;
       const endResponse = (response: Response) => payload.endResponse(response);
-      if (!request.body || request.method === 'GET' || request.method === 'HEAD') return;
+      // Headers first: touching `request.body` makes the adapter build a stream.
+      if (request.method === 'GET' || request.method === 'HEAD') return;
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > maxBytes) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
       const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
@@ -49,22 +51,25 @@ export function useRequestBodyLimit(maxBytes: number): Plugin {
       if (decode === undefined) {
         return endResponse(errorResponse(fetchAPI, 415, badUserInput(`Content-Encoding "${encoding.slice(0, 32)}" is not supported.`)));
       }
-      let body = await readAtMost(request.body, maxBytes);
-      if (body && decode) {
-        try {
-          body = decode(body, { maxOutputLength: maxBytes });
-        } catch (error) {
-          if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') body = null;
-          else return endResponse(errorResponse(fetchAPI, 400, badUserInput(`The request body is not valid ${encoding}.`)));
+      if (!request.body) return;
+      return readAtMost(request.body, maxBytes).then((read) => {
+        let body = read;
+        if (body && decode) {
+          try {
+            body = decode(body, { maxOutputLength: maxBytes });
+          } catch (error) {
+            if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') body = null;
+            else return endResponse(errorResponse(fetchAPI, 400, badUserInput(`The request body is not valid ${encoding}.`)));
+          }
         }
-      }
-      if (!body) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
-      const headers = new fetchAPI.Headers(request.headers);
-      headers.delete('content-encoding');
-      headers.set('content-length', String(body.byteLength));
-      payload.setRequest(
-        new fetchAPI.Request(request.url, { method: request.method, headers, body: new Uint8Array(body), signal: request.signal }),
-      );
+        if (!body) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
+        const headers = new fetchAPI.Headers(request.headers);
+        headers.delete('content-encoding');
+        headers.set('content-length', String(body.byteLength));
+        payload.setRequest(
+          new fetchAPI.Request(request.url, { method: request.method, headers, body: new Uint8Array(body), signal: request.signal }),
+        );
+      });
     },
   };
 }

@@ -34,6 +34,15 @@ describe('estimateUpstreamCalls', () => {
     expect(estimate(`query A { fineTuneJob(id: "a") { id } } query B { __typename }`, {}, 'B')).toBe(0);
   });
 
+  it('remembers an estimate per document only when it read no variable', () => {
+    const byIds = parse(`query($ids: [ID!]!) { fineTuneJobsByIds(ids: $ids) { checkpoints { name } } }`);
+    expect(estimateUpstreamCalls(schema, byIds, undefined, { ids: ['a'] })).toBe(2);
+    expect(estimateUpstreamCalls(schema, byIds, undefined, { ids: ['a', 'b', 'c'] })).toBe(6);
+    const one = parse(`query($id: ID!) { fineTuneJob(id: $id) { logs { total } } }`);
+    expect(estimateUpstreamCalls(schema, one, undefined, { id: 'a' })).toBe(2);
+    expect(estimateUpstreamCalls(schema, one, undefined, { id: 'b' })).toBe(2);
+  });
+
   it('gives up (null) where execution fails before any call anyway', () => {
     expect(estimate(`query($ids: [ID!]!) { fineTuneJobsByIds(ids: $ids) { id } }`, {})).toBeNull();
     expect(estimate(`query A { __typename } query B { __typename }`)).toBeNull();
