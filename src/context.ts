@@ -35,6 +35,8 @@ export interface GatewayContext {
   invalidateJob(id: string): void;
   prices: PriceList;
   now(): number;
+  /** A line for operators (the gateway's logger, redacted). */
+  warn(message: string): void;
   /** The caller's credential, for writes and live updates; UNAUTHENTICATED in forward mode without a bearer token. */
   credential(): Credential;
   /** The upstream client, for writes (never retried, never cached); reads go through the loaders. */
@@ -63,6 +65,7 @@ export interface ContextDeps {
   /** Aborts when the client goes away or the operation deadline passes (src/deadline.ts). */
   signal?: AbortSignal;
   now?: () => number;
+  warn?: (message: string) => void;
 }
 
 export function createContext(deps: ContextDeps): GatewayContext {
@@ -116,6 +119,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),
     prices: deps.prices,
     now: deps.now ?? Date.now,
+    warn: deps.warn ?? (() => {}),
     credential,
     client: deps.client,
     idempotency: deps.idempotency ?? new IdempotencyStore(),

@@ -150,6 +150,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         // A subscription lasts as long as its stream: the operation deadline would fail its events' nested reads.
         signal: isSubscription(params) ? request.signal : deadlines.signal(request),
         now,
+        warn: (message) => logger.warn(message),
       }),
     graphiql: config.graphiql && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
     // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks.

@@ -150,3 +150,21 @@ describe('credentials', () => {
     });
   });
 });
+
+describe('a list page with malformed elements', () => {
+  it('serves the valid jobs and tells operators what was left out', async () => {
+    const lines: string[] = [];
+    const drift = await startStack({ env: { LOG_LEVEL: 'warn' }, log: (_level, line) => lines.push(line) });
+    try {
+      // Newest first: both malformed elements land on page 1.
+      drift.emulator.putRawJob(drift.emulator.demoApiKey, { job_id: 'ft-209912312359-0001', create_time: '2099-12-31 23:59:00' });
+      drift.emulator.putRawJob(drift.emulator.demoApiKey, { status: 'RUNNING', create_time: '2099-12-31 23:58:00' });
+      const data = await drift.ok(`{ fineTuneJobs(pageSize: 5) { total items { id } } }`);
+      expect(data.fineTuneJobs.items).toHaveLength(3);
+      expect(data.fineTuneJobs.items.map((job: { id: string }) => job.id)).not.toContain('ft-209912312359-0001');
+      expect(lines).toEqual(["WARN DashScope's list of fine-tune jobs (page 1) held 2 element(s) without job_id or status; left out"]);
+    } finally {
+      await drift.close();
+    }
+  });
+});

@@ -45,6 +45,11 @@ export const Query: QueryResolvers = {
     requireRange(pageSize, 1, MAX_PAGE_SIZE, 'pageSize');
     if (model != null && (model.length === 0 || model.length > 256)) throw badUserInput('model must be 1 to 256 characters long.', 'model');
     const result = await ctx.listJobs({ page, pageSize, model });
+    if (result.invalidJobs > 0) {
+      ctx.warn(
+        `DashScope's list of fine-tune jobs (page ${page}) held ${result.invalidJobs} element(s) without job_id or status; left out`,
+      );
+    }
     // Later reads of these jobs in the same operation cost nothing.
     for (const job of result.jobs) ctx.loaders.job.prime(job.id, job);
     return { items: result.jobs, page, pageSize, total: result.total, hasNextPage: page * pageSize < result.total };
