@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import { maskKeys } from './security/logger.js';
 import { BILLING_THROTTLING_CODES, UpstreamError, type UpstreamFailure } from './upstream/dashscope/errors.js';
 
 export type ErrorCode =
@@ -135,9 +136,7 @@ function ruleFor(f: UpstreamFailure): Rule {
   };
 }
 
-// Defence in depth: an upstream message that echoes a key must not carry it to the client.
-const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{6,}/g;
-
+/** The GraphQL form of an upstream failure; an upstream message that echoes a key does not carry it to the client. */
 export function fromUpstreamError(error: UpstreamError): GatewayError {
   const f = error.failure;
   const rule = ruleFor(f);
@@ -146,7 +145,7 @@ export function fromUpstreamError(error: UpstreamError): GatewayError {
   if (f.kind === 'http' && f.httpStatus !== undefined) {
     extensions.upstream = { code: f.code ?? null, httpStatus: f.httpStatus, requestId: f.requestId ?? null };
   }
-  return new GatewayError(rule.message(f).replace(KEY_LIKE, 'sk-***'), extensions);
+  return new GatewayError(maskKeys(rule.message(f)), extensions);
 }
 
 /**

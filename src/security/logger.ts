@@ -10,6 +10,9 @@ const SECRET_KEY = /authorization|api[-_]?key|cookie|token|secret/i;
 const BEARER = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
 const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{6,}/g;
 
+/** Anything that looks like a DashScope key, masked: for log lines and for upstream messages passed to clients. */
+export const maskKeys = (text: string): string => text.replace(KEY_LIKE, 'sk-***');
+
 /** A log line without credentials: `Authorization`-like fields blanked, bearer tokens and `sk-` keys masked. */
 export function redact(args: readonly unknown[]): string {
   const text = args
@@ -23,7 +26,7 @@ export function redact(args: readonly unknown[]): string {
       }
     })
     .join(' ');
-  return text.replace(BEARER, '$1 [redacted]').replace(KEY_LIKE, 'sk-***');
+  return maskKeys(text.replace(BEARER, '$1 [redacted]'));
 }
 
 const consoleSink: LogSink = (level, line) => console[level](line);
