@@ -161,12 +161,14 @@ describe('Apollo Client, GraphQLWsLink', () => {
 
 // ------------------------------------------------------------------------------------------------------- urql
 
-function urql(forward: SubscriptionForwarder, dispose: () => Promise<void> | void): Driver {
+/** urql with a subscription transport for every operation (as apps with one socket do), or with fetch alone. */
+function urql(forward: SubscriptionForwarder | 'fetch', dispose: () => Promise<void> | void = () => {}): Driver {
   const client = new UrqlClient({
     url: `${stack.url}/graphql`,
     fetch,
-    // Every operation through the subscription transport, as apps that use one socket do.
-    exchanges: [subscriptionExchange({ forwardSubscription: forward, enableAllOperations: true }), fetchExchange],
+    ...(forward === 'fetch'
+      ? { exchanges: [fetchExchange], fetchSubscriptions: true }
+      : { exchanges: [subscriptionExchange({ forwardSubscription: forward, enableAllOperations: true }), fetchExchange] }),
     requestPolicy: 'network-only',
   });
   const settle = (result: {
@@ -211,6 +213,9 @@ contract('urql with graphql-sse (subscriptionExchange)', () => {
     () => sse.dispose(),
   );
 });
+
+// urql's own subscriptions over fetch: `Accept: text/event-stream, multipart/mixed`.
+contract('urql, fetchExchange with fetchSubscriptions', () => urql('fetch'));
 
 // ------------------------------------------------------------------------------------------ graphql-sse client
 
