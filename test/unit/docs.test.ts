@@ -91,6 +91,21 @@ describe('environment variables', () => {
   });
 });
 
+describe('npm scripts', () => {
+  const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
+  const commands = section(read('README.md'), 'Commands')
+    .split('\n')
+    .filter((line) => line.startsWith('|'))
+    .join('\n');
+  // `npm start`, `npm run dev -- --port 1`, and the second of two scripts in one row: `npm run codegen` / `codegen:check`.
+  const listed = [...commands.matchAll(/`npm (?:run )?([\w:-]+)[^`]*`|\/ `([\w:-]+)`/g)].map((match) => match[1] ?? match[2]!);
+
+  it('lists every script of package.json in the README command table, and no other', () => {
+    expect(scripts.filter((name) => !listed.includes(name))).toEqual([]);
+    expect(listed.filter((name) => !scripts.includes(name))).toEqual([]);
+  });
+});
+
 describe('links', () => {
   const links = DOCS.flatMap((file) =>
     [...prose(read(file)).matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)]
