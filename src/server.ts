@@ -217,7 +217,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await dashscope.close();
+      await dashscope.close(0);
     },
     shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log = () => {} } = {}) => {
       closing.abort();
@@ -225,11 +225,14 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       await websocket.close();
       log(`not ready; closing the listener in ${readyDelayMs} ms`);
       if (readyDelayMs > 0) await pause(readyDelayMs);
+      const graceEnds = Date.now() + graceMs;
       const drained = drainServer(server, graceMs);
       log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
       const { forced } = await drained;
       log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
-      await dashscope.close();
+      // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
+      // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.
+      await dashscope.close(Math.max(0, graceEnds - Date.now()));
       return { forced };
     },
     closing: closing.signal,
