@@ -217,7 +217,7 @@ describe('a create that never reached DashScope (connection refused)', () => {
   });
 });
 
-describe('a create and the operation deadline (OPERATION_DEADLINE_MS)', () => {
+describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
   let stack: Stack;
   const lines: string[] = [];
   beforeAll(async () => {
@@ -227,8 +227,10 @@ describe('a create and the operation deadline (OPERATION_DEADLINE_MS)', () => {
     });
   });
   afterAll(() => stack.close());
-  beforeEach(() => {
+  beforeEach(async () => {
     stack.emulator.clearFaults();
+    // A hung call of the test before ends at the upstream timeout: each test counts only its own.
+    await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(0), { timeout: 5_000 });
     stack.emulator.resetStats();
   });
 
@@ -246,6 +248,17 @@ describe('a create and the operation deadline (OPERATION_DEADLINE_MS)', () => {
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
     expect(stack.upstreamCalls('create')).toBe(1);
     expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
+  });
+
+  it.each([
+    ['cancel', 'cancelFineTuneJob(id: $id) { id }'],
+    ['delete', 'deleteFineTuneJob(id: $id) { id }'],
+  ])('a %s that hangs upstream: UPSTREAM_TIMEOUT by the deadline', async (route, field) => {
+    stack.emulator.injectFault({ match: { route: route as 'cancel' | 'delete' }, times: 1, fault: { kind: 'hang' } });
+    const error = errorOf(await stack.gql(`mutation($id: ID!) { ${field} }`, { id: 'ft-202605271743-dd2a' }));
+    expect(stack.emulator.stats().inFlight).toBe(1);
+    expect(error.extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT', retryable: true });
+    expect(error.message).toContain(`it may still take effect`);
   });
 
   it('a create that hangs upstream after creating: UPSTREAM_TIMEOUT by the deadline, then the retry finds the job', async () => {

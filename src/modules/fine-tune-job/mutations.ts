@@ -51,27 +51,25 @@ function createFailure(error: unknown, keyed: boolean): unknown {
 }
 
 /**
- * The create answers by the operation deadline even when DashScope has not: the call itself goes on (bounded by the
- * upstream timeouts), so that its outcome is still recorded for the idempotency key, and a retry returns its job.
+ * A write answers by the operation deadline even when DashScope has not: the call itself goes on (bounded by the
+ * upstream timeouts), so that a create's outcome is still recorded for its idempotency key, and a retry gets its job.
  */
-function byDeadline<T>(create: Promise<T>, signal: AbortSignal | undefined, keyed: boolean): Promise<T> {
-  if (!signal) return create;
+function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: () => GatewayError): Promise<T> {
+  if (!signal) return write;
   return new Promise<T>((resolve, reject) => {
-    const cutOff = () =>
-      reject(
-        deadlinePassed(signal)
-          ? mayExist(
-              'The operation deadline passed before DashScope answered the create.',
-              { code: 'UPSTREAM_TIMEOUT', retryable: true },
-              keyed,
-            )
-          : abortedOperationError(signal),
-      );
-    if (signal.aborted) return cutOff();
-    signal.addEventListener('abort', cutOff, { once: true });
-    create.then(resolve, reject).finally(() => signal.removeEventListener('abort', cutOff));
+    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : abortedOperationError(signal));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+/** A cancel or delete cut off by the deadline may still take effect; repeating it is harmless. */
+const writeCutOff = (action: string, id: string) => () =>
+  new GatewayError(
+    `The operation deadline passed before DashScope answered the ${action} of fine-tune job "${id}"; it may still take effect: read the job to see, or repeat the ${action}.`,
+    { code: 'UPSTREAM_TIMEOUT', retryable: true },
+  );
 
 /**
  * A create with an idempotency key: marked so that a retry after a lost answer can find its job, shared by concurrent
@@ -105,7 +103,13 @@ export const Mutation: MutationResolvers = {
     }
     const credential = ctx.credential();
     const create = key == null ? ctx.client.createJob(credential, body) : keyedCreate(ctx, credential, body, key);
-    const job = await byDeadline(create, ctx.signal, key != null).catch((error: unknown) => {
+    const cutOff = () =>
+      mayExist(
+        'The operation deadline passed before DashScope answered the create.',
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+        key != null,
+      );
+    const job = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
       throw createFailure(error, key != null);
     });
     ctx.invalidateJob(job.id);
@@ -115,7 +119,7 @@ export const Mutation: MutationResolvers = {
   cancelFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
     try {
-      await upstream(ctx.client.cancelJob(ctx.credential(), id));
+      await upstream(byDeadline(ctx.client.cancelJob(ctx.credential(), id), ctx.signal, writeCutOff('cancel', id)));
     } finally {
       // Even a refused cancel says the job moved on: no copy read before may be served.
       ctx.invalidateJob(id);
@@ -126,7 +130,7 @@ export const Mutation: MutationResolvers = {
   deleteFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
     try {
-      await upstream(ctx.client.deleteJob(ctx.credential(), id));
+      await upstream(byDeadline(ctx.client.deleteJob(ctx.credential(), id), ctx.signal, writeCutOff('delete', id)));
     } finally {
       ctx.invalidateJob(id);
     }
