@@ -73,7 +73,6 @@ const EnvModel = z.object({
   CACHE_NONTERMINAL_TTL_MS: optional(z.coerce.number().int().min(0)),
   UPSTREAM_SINGLE_FLIGHT: optional(bool),
   DATALOADERS_ENABLED: optional(bool),
-  GRAPHQL_JIT: optional(bool),
 });
 
 export interface Config {
@@ -120,8 +119,6 @@ export interface Config {
   cache: JobReaderOptions;
   /** Per-operation batching and de-duplication (off only to measure what they save). */
   dataloaders: boolean;
-  /** Compile operations with graphql-jit. */
-  jit: boolean;
 }
 
 export class ConfigError extends Error {
@@ -209,6 +206,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       singleFlight: e.UPSTREAM_SINGLE_FLIGHT ?? true,
     },
     dataloaders: e.DATALOADERS_ENABLED ?? true,
-    jit: e.GRAPHQL_JIT ?? true,
   };
 }
