@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as pause } from 'node:timers/promises';
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import { getOperationAST, OperationTypeNode, parse } from 'graphql';
 import { createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { operationDeadlines } from './deadline.js';
-import { maskError } from './errors.js';
+import { badUserInput, maskError, type GatewayError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
+import { useSubscriptionLimit } from './security/live-limits.js';
 import { DashScopeClient, isValidId, type Credential, type FineTuneJobRecord, type ResilienceEvent } from './upstream/dashscope/index.js';
 import { JobReader } from './upstream/job-reader.js';
 import { serveWebSocket } from './websocket.js';
@@ -81,13 +81,21 @@ function useRequestId(): Plugin {
 
 const BEARER = /^Bearer\s+([\x21-\x7e]{1,512})\s*$/i;
 
-/** Which DashScope key and workspace a request acts with: the gateway's own, or in forward mode the caller's. */
-function credentialFor(config: Config, headers: Headers): Credential | null {
+/**
+ * Which DashScope key and workspace a request acts with: the gateway's own, or in forward mode the caller's. In server
+ * mode the gateway's workspace is the only one (`x-dashscope-workspace` is not read). A malformed workspace is refused
+ * rather than dropped: dropping it would act in the key's default workspace, which the caller did not ask for.
+ */
+function credentialFor(config: Config, headers: Headers): Credential | GatewayError | null {
   if (config.auth.mode === 'server') return { apiKey: config.auth.apiKey ?? '', workspace: config.upstream.workspace };
   const token = BEARER.exec(headers.get('authorization') ?? '')?.[1];
   if (!token) return null;
   const workspace = headers.get('x-dashscope-workspace');
-  return { apiKey: token, workspace: workspace && isValidId(workspace) ? workspace : config.upstream.workspace };
+  if (workspace === null) return { apiKey: token, workspace: config.upstream.workspace };
+  // Not quoted back: the header is the caller's and may hold anything.
+  if (!isValidId(workspace))
+    return badUserInput('The x-dashscope-workspace header is not a workspace id (1 to 128 letters, digits, _ . : -).');
+  return { apiKey: token, workspace };
 }
 
 /** An operator's line: what failed upstream and DashScope's request id to quote to its support. */
@@ -129,7 +137,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   const serverCredential = config.auth.mode === 'server' ? Object.freeze(credentialFor(config, new Headers())) : null;
   // Also per gateway, never at module scope: what idempotency keys created, and the pollers shared by subscribers.
   const idempotency = new IdempotencyStore<FineTuneJobRecord>();
-  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs });
+  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const isDev = config.env === 'development';
   const closing = new AbortController();
   const deadlines = operationDeadlines(config.operationDeadlineMs);
@@ -157,6 +165,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     // Loaded on the first GraphiQL page view: its bundle is about 20 MB of memory that an API-only gateway never needs.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     landingPage: false,
+    // Yoga logs every error this masks (src/security/public-errors.ts logs the ones masked after it).
     maskedErrors: { maskError, isDev },
     logging: logger,
     // No CORS headers unless origins are configured: other sites' pages cannot read answers.
@@ -185,20 +194,18 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
-      // graphql-jit loses a subscription's arguments (its `subscribe` gets none): subscriptions run uncompiled.
-      ...(config.jit
-        ? [
-            useGraphQlJit(
-              {},
-              { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.SUBSCRIPTION },
-            ),
-          ]
-        : []),
+      useSubscriptionLimit(config.realtime.maxSubscriptions),
     ],
   });
 
   const server = createServer(yoga.requestListener);
-  const websocket = serveWebSocket(server, yoga, { allowedOrigins: config.corsOrigins });
+  const websocket = serveWebSocket(server, yoga, {
+    allowedOrigins: config.corsOrigins,
+    maxPayloadBytes: config.limits.maxBodyBytes,
+    maxOperationsPerSocket: config.realtime.maxOperationsPerSocket,
+    isDev,
+    logger,
+  });
   return {
     yoga,
     server,
@@ -217,19 +224,22 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await dashscope.close();
+      await dashscope.close(0);
     },
     shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log = () => {} } = {}) => {
       closing.abort();
       live.close();
-      await websocket.close();
       log(`not ready; closing the listener in ${readyDelayMs} ms`);
       if (readyDelayMs > 0) await pause(readyDelayMs);
-      const drained = drainServer(server, graceMs);
+      const graceEnds = Date.now() + graceMs;
+      // HTTP and WebSocket operations in flight get the same grace; sockets close as their operations finish.
+      const drained = Promise.all([drainServer(server, graceMs), websocket.drain(graceMs)]);
       log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
-      const { forced } = await drained;
+      const forced = (await drained).some((result) => result.forced);
       log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
-      await dashscope.close();
+      // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
+      // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.
+      await dashscope.close(Math.max(0, graceEnds - Date.now()));
       return { forced };
     },
     closing: closing.signal,

@@ -481,6 +481,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (latencyMs > 0) await sleep(latencyMs);
     const normal = () => api(req, target, query, body, apiKey);
     const fault = takeFault(method, target, apiKey);
+    if (fault?.processed) {
+      const reply = normal();
+      return deliver(res, fault, () => reply);
+    }
     if (fault) return deliver(res, fault, normal);
     send(res, normal());
   }

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'graphql-ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { startStack } from '../support/stack.js';
@@ -129,6 +131,23 @@ describe('on SIGTERM', () => {
     expect(await exited).toBe(0);
   });
 
+  it('lets a query in flight on a WebSocket answer too, and exits 0', async () => {
+    const { child, url, logged, exited } = await startGateway({ SHUTDOWN_GRACE_MS: '10000' });
+    const client = createClient({ url: url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind: 'delay', ms: 1_000 } });
+      const inFlight = client.iterate({ query: QUERY, variables: { id: SEED_JOB_IDS.running } }).next();
+      await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(1));
+
+      child.kill('SIGTERM');
+      expect((await inFlight).value).toEqual({ data: { fineTuneJob: { id: SEED_JOB_IDS.running, status: 'RUNNING' } } });
+      await logged(/shutdown: in-flight operations finished/);
+      expect(await exited).toBe(0);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('after the grace period closes what is still open, and still exits 0', async () => {
     const { child, url, logged, exited } = await startGateway({ SHUTDOWN_GRACE_MS: '200' });
     emulator.injectFault({ match: { route: 'get' }, fault: { kind: 'hang' } });
@@ -142,6 +161,38 @@ describe('on SIGTERM', () => {
     await logged(/shutdown: grace period over/);
     expect(await stuck).toBe('connection closed');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('on SIGTERM with an upstream request that hangs', () => {
+  it('destroys the upstream pool after the grace period: exits within the grace plus a small margin', async () => {
+    const graceMs = 300;
+    // Upstream timeouts far beyond the test: closing the pool politely would wait for them.
+    const { child, url, logged, exited } = await startGateway({
+      SHUTDOWN_GRACE_MS: String(graceMs),
+      UPSTREAM_HEADERS_TIMEOUT_MS: '60000',
+      UPSTREAM_BODY_TIMEOUT_MS: '60000',
+    });
+    // A create is not tied to its request: it would go on after the client's connection is closed.
+    emulator.injectFault({ match: { route: 'create' }, fault: { kind: 'hang' } });
+    const stuck = fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`,
+        variables: { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } },
+      }),
+    }).catch(() => 'connection closed');
+    await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(1));
+
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    await logged(/shutdown: grace period over/);
+    expect(await exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(graceMs + 2_500);
+    await stuck;
+    // The gateway's end closed the hung upstream connection too.
+    await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(0));
   });
 });
 

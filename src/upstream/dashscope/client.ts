@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
@@ -96,7 +97,11 @@ export class DashScopeClient {
   async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     const subject = jobSubject(jobId);
     const output = await this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal });
-    return this.job(output, subject, 'reading');
+    const job = this.job(output, subject, 'reading');
+    // Another job than the one asked for must not be shown (or cached) as this one. Not quoted: it came from upstream.
+    if (job.id !== jobId)
+      throw new UpstreamError({ kind: 'bad-response', subject, action: 'reading', detail: 'job_id: another job than asked for' });
+    return job;
   }
 
   async listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
@@ -153,7 +158,8 @@ export class DashScopeClient {
   }
 
   async createJob(credential: Credential, body: CreateJobBody, signal?: AbortSignal): Promise<FineTuneJobRecord> {
-    const subject = `a fine-tune job of model "${body.model}"`;
+    // JSON-quoted: the model is the caller's text, and the subject reaches log lines, where a CR/LF must stay escaped.
+    const subject = `a fine-tune job of model ${JSON.stringify(body.model)}`;
     const output = await this.call(credential, { method: 'POST', path: '', body, subject, action: 'creating', signal });
     return this.job(output, subject, 'creating');
   }
@@ -182,8 +188,20 @@ export class DashScopeClient {
     parse(OperationStatusModel, output, subject, 'deleting');
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  /**
+   * Lets the requests in flight finish for up to `graceMs`, then destroys the pool: a hung request would otherwise
+   * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
+   */
+  async close(graceMs?: number): Promise<void> {
+    const closed = this.pool.close();
+    if (graceMs === undefined) return closed;
+    const grace = new AbortController();
+    const timedOut = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
+    grace.abort();
+    if (timedOut) {
+      closed.catch(() => {}); // settles once destroyed; nothing to report
+      await this.pool.destroy();
+    }
   }
 
   private job(output: unknown, subject: string, action: UpstreamFailure['action']): FineTuneJobRecord {
