@@ -273,6 +273,20 @@ describe.each<Mode>(['production', 'development'])('every transport keeps one co
     expect(stack.upstreamCalls()).toBe(0);
   });
 
+  it.each(['HTTP POST', 'HTTP GET'])(
+    'refuses a subscription over %s that accepts JSON only (406), with an error that says what to send, before it starts',
+    async (name) => {
+      const { stack, transports } = gateways[0]!;
+      const outcome = await transports.find((t) => t.name === name)!.run(ROWS.find((row) => row.kind === 'subscription')!.operation());
+      expect(outcome.status).toBe(406);
+      requestError('BAD_USER_INPUT')(outcome);
+      expect(outcome.payloads[0]!.errors![0]!.message).toContain('Accept: text/event-stream');
+      // Nothing was started: a query sent after the answer is the only upstream read.
+      await transports.find((t) => t.name === 'HTTP POST')!.run(ROWS.find((row) => row.name === 'an upstream NOT_FOUND')!.operation());
+      expect(stack.emulator.stats().requests.map((r) => r.jobId)).toEqual([MISSING]);
+    },
+  );
+
   describe.each(ROWS)('$name', (row) => {
     const names = TRANSPORTS.filter((name) =>
       row.kind === 'subscription' ? STREAMING.has(name) : !(row.kind === 'mutation' && name === 'HTTP GET'),
