@@ -20,12 +20,16 @@ export default defineConfig({
     // One project per kind of test, each runnable alone: `npm run test:unit`, `test:integration`, `test:browser`.
     projects: [
       // Pure logic, no sockets. One worker imports the sources once; more would each import them again, for tests
-      // that together take a fraction of a second.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], fileParallelism: false } },
+      // that together take a fraction of a second. Its own group (vitest requires one per worker count): it runs
+      // first, then the other two together.
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 0 } },
+      },
       // The real gateway against the real emulator over loopback HTTP, SSE and WebSocket.
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], sequence: { groupOrder: 1 } } },
       // GraphiQL in Debian's chromium (playwright-core); skipped with a reason where chromium is missing, outside CI.
-      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], sequence: { groupOrder: 1 } } },
     ],
   },
 });
