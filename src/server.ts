@@ -12,6 +12,7 @@ import { maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
+import { corsPolicy, useVaryOrigin } from './edge/cors.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
@@ -159,14 +160,8 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     landingPage: false,
     maskedErrors: { maskError, isDev },
     logging: logger,
-    // No CORS headers unless origins are configured: other sites' pages cannot read answers.
-    cors: config.corsOrigins.length > 0 && {
-      origin: config.corsOrigins,
-      credentials: false,
-      methods: ['GET', 'POST'],
-      allowedHeaders: ['content-type', 'accept', 'authorization', 'x-dashscope-workspace', 'x-request-id'],
-      exposedHeaders: ['x-request-id'],
-    },
+    // No CORS headers unless origins are configured, and then only for those: other sites' pages cannot read answers.
+    cors: corsPolicy(config.corsOrigins),
     batching: config.limits.batchLimit > 0 && { limit: config.limits.batchLimit },
     // useRequestBodyLimit (src/security/request-body.ts) bounds bodies, compressed or not; yoga's own limit would
     // re-stream every body a second time.
@@ -182,6 +177,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         logRequests: config.logLevel === 'debug',
       }),
       useRequestId(),
+      useVaryOrigin(config.corsOrigins),
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
