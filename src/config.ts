@@ -74,6 +74,10 @@ const EnvModel = z.object({
   UPSTREAM_SINGLE_FLIGHT: optional(bool),
   DATALOADERS_ENABLED: optional(bool),
   GRAPHQL_JIT: optional(bool),
+  HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
+  HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
+  HTTP_MAX_CONNECTIONS: optional(positiveInt),
 });
 
 export interface Config {
@@ -122,6 +126,17 @@ export interface Config {
   dataloaders: boolean;
   /** Compile operations with graphql-jit. */
   jit: boolean;
+  /** The HTTP server's own limits against slow or numerous clients. */
+  http: {
+    /** Time to receive a whole request, headers and body (not the response: streams outlive it). */
+    requestTimeoutMs: number;
+    /** Time to receive a request's headers. */
+    headersTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open between requests. */
+    keepAliveTimeoutMs: number;
+    /** Open connections (WebSockets and streams included) past which new ones are closed at once. */
+    maxConnections: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -148,6 +163,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (env.AUTH_MODE === 'forward' && set('DASHSCOPE_API_KEY')) {
     problems.push('DASHSCOPE_API_KEY: must be unset with AUTH_MODE=forward, where each request brings its own key');
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (Number(env.HTTP_HEADERS_TIMEOUT_MS || 0) > Number(env.HTTP_REQUEST_TIMEOUT_MS || 30_000)) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (default 30000)');
   }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -210,5 +229,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dataloaders: e.DATALOADERS_ENABLED ?? true,
     jit: e.GRAPHQL_JIT ?? true,
+    http: {
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS ?? Math.min(10_000, e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
+      maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
+    },
   };
 }

@@ -193,7 +193,20 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     ],
   });
 
-  const server = createServer(yoga.requestListener);
+  const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.http;
+  // Node's defaults let a client trickling its request hold a connection for 300 s. The request timeout covers
+  // receiving the request only: SSE, multipart and WebSocket streams run past it. Node checks the timeouts every
+  // `connectionsCheckingInterval`, so that follows the shortest one.
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
+    },
+    yoga.requestListener,
+  );
+  server.maxConnections = maxConnections;
   const websocket = serveWebSocket(server, yoga, { allowedOrigins: config.corsOrigins });
   return {
     yoga,
