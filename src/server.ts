@@ -12,7 +12,9 @@ import { maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
+import { useResponseCompression } from './edge/compression.js';
 import { corsPolicy, useVaryOrigin } from './edge/cors.js';
+import { renderGraphiQLPage, useGraphiQLAssets } from './edge/graphiql.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
@@ -154,9 +156,10 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         warn: (message) => logger.warn(message),
       }),
     graphiql: config.graphiql && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
-    // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks.
-    // Loaded on the first GraphiQL page view: its bundle is about 20 MB of memory that an API-only gateway never needs.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
+    // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks. The page
+    // links them as cacheable files (src/edge/graphiql.ts), loaded on the first page view: an API-only gateway never
+    // holds the bundle.
+    renderGraphiQL: renderGraphiQLPage,
     landingPage: false,
     maskedErrors: { maskError, isDev },
     logging: logger,
@@ -176,6 +179,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         logger,
         logRequests: config.logLevel === 'debug',
       }),
+      ...(config.graphiql ? [useGraphiQLAssets()] : []),
       useRequestId(),
       useVaryOrigin(config.corsOrigins),
       deadlines.plugin,
@@ -190,6 +194,8 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
             ),
           ]
         : []),
+      // Last: it compresses the final answer.
+      useResponseCompression(),
     ],
   });
 
