@@ -12,6 +12,7 @@ import { maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
+import { useApolloMultipartSubscriptions, usePersistedQueries } from './edge/apollo.js';
 import { useResponseCompression } from './edge/compression.js';
 import { corsPolicy, useVaryOrigin } from './edge/cors.js';
 import { renderGraphiQLPage, useGraphiQLAssets } from './edge/graphiql.js';
@@ -172,6 +173,8 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     healthCheckEndpoint: '/health',
     parserAndValidationCache: true,
     plugins: [
+      // First: a hash-only request gets its query before the operation limits look at it.
+      usePersistedQueries(),
       ...securityPlugins({
         limits: config.limits,
         introspection: config.introspection,
@@ -180,6 +183,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         logRequests: config.logLevel === 'debug',
       }),
       ...(config.graphiql ? [useGraphiQLAssets()] : []),
+      useApolloMultipartSubscriptions(),
       useRequestId(),
       useVaryOrigin(config.corsOrigins),
       deadlines.plugin,

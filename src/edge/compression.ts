@@ -48,7 +48,8 @@ const COMPRESSIBLE = /^(application\/(graphql-response\+)?json|text\/html|text\/
  */
 export function useResponseCompression({ minBytes = 1_024 }: { minBytes?: number } = {}): Plugin {
   return {
-    onResponse({ request, response, setResponse, fetchAPI }) {
+    onResponse(payload) {
+      const { request, response, fetchAPI } = payload;
       if (!response.body || request.method === 'HEAD' || response.headers.has('content-encoding')) return;
       if (!COMPRESSIBLE.test(response.headers.get('content-type') ?? '')) return;
       const vary = response.headers.get('vary');
@@ -68,7 +69,7 @@ export function useResponseCompression({ minBytes = 1_024 }: { minBytes?: number
           headers.set('content-encoding', encoding);
         }
         headers.set('content-length', String(body.byteLength));
-        setResponse(
+        payload.setResponse(
           new fetchAPI.Response(body as Uint8Array<ArrayBuffer>, { status: response.status, statusText: response.statusText, headers }),
         );
       });

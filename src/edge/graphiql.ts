@@ -87,7 +87,9 @@ export async function renderGraphiQLPage(options: Record<string, unknown> & { ti
 /** Serves GraphiQL's files: compressed when the client accepts it, cacheable for a year (their URLs change with them). */
 export function useGraphiQLAssets(): Plugin {
   return {
-    onRequest({ request, url, fetchAPI, endResponse }) {
+    onRequest(payload) {
+      const { request, url, fetchAPI } = payload;
+      const endResponse = (response: Response) => payload.endResponse(response);
       if (!url.pathname.startsWith(GRAPHIQL_ASSETS_PATH)) return;
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         return endResponse(new fetchAPI.Response(null, { status: 405, headers: { allow: 'GET, HEAD' } }));

@@ -128,6 +128,8 @@ export type ErrorCode =
   | 'INTERNAL_SERVER_ERROR'
   /** The job or checkpoint does not exist, or not in the caller's workspace (upstream 404). */
   | 'NOT_FOUND'
+  /** A request sent only the hash of its query (automatic persisted queries) and the gateway does not know it: send the query with its hash. Apollo's and urql's persisted-query links do this by themselves. */
+  | 'PERSISTED_QUERY_NOT_FOUND'
   /** Too many requests or a quota was reached (upstream 429). Retryable, honour `retryAfterSeconds`. */
   | 'RATE_LIMITED'
   /** No or an invalid API key (upstream 401, or no bearer token in forward mode). */
