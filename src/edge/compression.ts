@@ -8,18 +8,13 @@ const brotli = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 
 /**
- * Compresses on zlib's thread pool, off the event loop. Brotli's quality 11 takes 20 s on GraphiQL's bundle: 5 for
- * answers made per request, 9 for files compressed once.
+ * Compresses on zlib's thread pool, off the event loop. Brotli at quality 5: on GraphiQL's 9 MB it takes a quarter
+ * of quality 9's time for 4 % more bytes (quality 11 takes 20 s).
  */
-export function compress(body: Uint8Array, encoding: Encoding, effort: 'fast' | 'once' = 'fast'): Promise<Buffer> {
+export function compress(body: Uint8Array, encoding: Encoding): Promise<Buffer> {
   return encoding === 'br'
-    ? brotli(body, {
-        params: {
-          [constants.BROTLI_PARAM_QUALITY]: effort === 'fast' ? 5 : 9,
-          [constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
-        },
-      })
-    : gzipAsync(body, { level: effort === 'fast' ? 6 : 9 });
+    ? brotli(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength } })
+    : gzipAsync(body);
 }
 
 /** The encoding to answer with for an `Accept-Encoding` header: br, else gzip, unless refused with `q=0`. */

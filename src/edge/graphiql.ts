@@ -98,7 +98,7 @@ export function useGraphiQLAssets(): Plugin {
         const asset = byPath.get(url.pathname);
         if (!asset) return endResponse(new fetchAPI.Response('Not found', { status: 404, headers: { 'content-type': 'text/plain' } }));
         const encoding = negotiateEncoding(request.headers.get('accept-encoding'));
-        const body = encoding ? await (asset.encoded[encoding] ??= compress(asset.body, encoding, 'once')) : asset.body;
+        const body = encoding ? await (asset.encoded[encoding] ??= compress(asset.body, encoding)) : asset.body;
         const headers: Record<string, string> = {
           'content-type': asset.type,
           'content-length': String(body.byteLength),

@@ -134,9 +134,9 @@ describe('GraphiQL first load', () => {
   }
 
   it.each([
-    // Yoga's page was 9 MB (uncompressed, never cached). Brotli at quality 9 and gzip at level 9 give these bounds.
-    ['br', 2_200_000],
-    ['gzip', 2_800_000],
+    // Yoga's page was 9 MB (uncompressed, never cached). Brotli (quality 5) and gzip (level 6) give 2.17 and 2.44 MB.
+    ['br', 2_300_000],
+    ['gzip', 2_600_000],
   ])('is a small page and compressed, immutable files (%s: under %i bytes in all)', async (encoding, bound) => {
     const { page, html, assets, files } = await firstLoad(encoding);
     expect(page.wire.byteLength).toBeLessThan(2_000);
