@@ -34,6 +34,8 @@ function multipartSubscription(heartbeatMs: number): ResultProcessor {
         controller.enqueue(encoder.encode(`\r\n--${BOUNDARY}`));
         controller.enqueue(part({}));
         heartbeat = setInterval(() => controller.enqueue(part({})), heartbeatMs);
+        // The stream's end or cancel clears it; it never holds the process open by itself.
+        heartbeat.unref();
       },
       async pull(controller) {
         try {
