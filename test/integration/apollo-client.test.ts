@@ -137,6 +137,28 @@ describe('multipart subscriptions and persisted queries over plain HTTP', () => 
     expect(payloads.at(-1)).toEqual({ payload: { data: { fineTuneJobUpdated: { id: 'ft-202605271743-dd2a', status: 'SUCCEEDED' } } } });
   });
 
+  it('keeps a quiet multipart stream alive with {} heartbeats, every 5 s', async () => {
+    const created = await stack.ok<{ createFineTuneJob: { id: string } }>(
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }',
+    );
+    const response = await post(
+      { query: `subscription { fineTuneJobUpdated(id: "${created.createFineTuneJob.id}") { status } }` },
+      { accept: MULTIPART },
+    );
+    // The job stays PENDING for 5 s in the emulator: its first state, then heartbeats only.
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const started = Date.now();
+    while ((text.match(/\r\n\r\n\{\}\r\n/g) ?? []).length < 2) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`the stream ended before its second heartbeat: ${text}`);
+      text += value;
+    }
+    expect(Date.now() - started).toBeGreaterThan(4_000);
+    expect(text).toContain('{"payload":{"data":{"fineTuneJobUpdated":{"status":"PENDING"}}}}');
+    await reader.cancel();
+  });
+
   it('puts multipart requests through the same protections: CSRF (415) and masked, coded errors', async () => {
     const form = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
