@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createGateway } from '../../src/server.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+/*
+ * Attacks on the money path (issue 8, items 9, 13, 14): ways one intent could create two paid jobs, or a create could
+ * run with a parameter silently altered. Each test states the expected behaviour; a failing one is a finding.
+ */
+
+const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
+  createFineTuneJob(input: $input, idempotencyKey: $key) { id name model hyperParameters { raw } }
+}`;
+const JOBS = `{ fineTuneJobs(page: 1, pageSize: 100) { items { id name } } }`;
+const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
+const newKey = () => `attack-${Math.random().toString(36).slice(2)}`;
+
+type Response = Awaited<ReturnType<Stack['gql']>>;
+
+function errorOf(response: Response) {
+  expect(response.body.data ?? null).toBeNull();
+  expect(response.body.errors).toHaveLength(1);
+  return response.body.errors![0]!;
+}
+
+async function jobsNamed(stack: Stack, name: string): Promise<string[]> {
+  const data = await stack.ok(JOBS);
+  return (data.fineTuneJobs.items as Array<{ id: string; name: string }>).filter((job) => job.name === name).map((job) => job.id);
+}
+
+describe('attack: one intent, two paid jobs', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { UPSTREAM_HEADERS_TIMEOUT_MS: '400', UPSTREAM_BODY_TIMEOUT_MS: '400', UPSTREAM_BREAKER_FAILURES: '1000' },
+    });
+  });
+  afterAll(() => stack.close());
+  beforeEach(async () => {
+    stack.emulator.clearFaults();
+    await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(0), { timeout: 5_000 });
+    stack.emulator.resetStats();
+  });
+
+  it('a retry with the same key after the gateway restarted returns the job of the lost create and creates none', async () => {
+    const key = newKey();
+    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset', processed: true } });
+    const error = errorOf(await stack.gql(CREATE, { input, key }));
+    // The client is told a retry with the same key is safe.
+    expect(error.extensions).toMatchObject({ retryable: true, jobMayExist: true });
+
+    // The gateway restarts (deploy, crash, or another replica behind the load balancer answers the retry).
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'error',
+      DASHSCOPE_BASE_URL: stack.emulator.url,
+      DASHSCOPE_API_KEY: stack.emulator.demoApiKey,
+    });
+    const restarted = createGateway({ config });
+    const url = await restarted.listen(0, '127.0.0.1');
+    try {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: CREATE, variables: { input, key } }),
+      });
+      const body = (await response.json()) as Response['body'];
+      expect(body.errors).toBeUndefined();
+      const job = body.data!.createFineTuneJob as { id: string; name: string };
+      expect(stack.upstreamCalls('create')).toBe(1);
+      expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it('DashScope processes a create late (after the gateway gave up): the retry does not create a second job', async () => {
+    const key = newKey();
+    // The emulator holds the request 3 s, then creates the job; the gateway's upstream timeout is 400 ms.
+    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'delay', ms: 3_000 } });
+    const error = errorOf(await stack.gql(CREATE, { input, key }));
+    expect(error.extensions).toMatchObject({ retryable: true, jobMayExist: true });
+    // The client retries at once, as it was told it safely may.
+    const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
+    // The emulator finishes the first create when its 3 s are up (it has no event for that): wait for a second job
+    // to appear, for at most 4 s; none may.
+    await vi
+      .waitFor(async () => expect((await jobsNamed(stack, job.name)).length).toBeGreaterThan(1), { timeout: 4_000, interval: 250 })
+      .catch(() => undefined);
+    expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
+  });
+
+  it('DashScope answers its own 500 InternalError after having created the job: the error says it may exist, and the retry creates none', async () => {
+    const key = newKey();
+    stack.emulator.injectFault({
+      match: { route: 'create' },
+      times: 1,
+      fault: { kind: 'status', status: 500, code: 'InternalError', message: 'Internal server error!', processed: true },
+    });
+    const error = errorOf(await stack.gql(CREATE, { input, key }));
+    expect(error.extensions).toMatchObject({ retryable: true });
+    // A server fault says nothing about whether the job was stored before it: the client must be warned.
+    expect(error.extensions).toMatchObject({ jobMayExist: true });
+    const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
+    expect(stack.upstreamCalls('create')).toBe(1);
+    expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
+  });
+});
+
+describe('attack: a create with a silently altered parameter', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  it('a jobName with surrounding spaces is sent as given or refused, never silently trimmed', async () => {
+    const jobName = '  my run  ';
+    const response = await stack.gql(CREATE, { input: { ...input, jobName } });
+    if (response.body.errors) {
+      expect(response.body.errors[0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+      expect(stack.upstreamCalls('create')).toBe(0);
+    } else {
+      expect(response.body.data!.createFineTuneJob.name).toBe(jobName);
+    }
+  });
+
+  it('an integer in extra beyond 2^53 is refused (it cannot be sent as given), never rounded', async () => {
+    // 9007199254740993 = 2^53 + 1: JSON.parse reads it as 9007199254740992.
+    const body = `{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],"hyperParameters":{"extra":{"seed":9007199254740993}}}}}`;
+    const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const result = (await response.json()) as Response['body'];
+    if (result.errors) {
+      expect(result.errors[0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+      expect(stack.upstreamCalls('create')).toBe(0);
+    } else {
+      const raw = result.data!.createFineTuneJob.hyperParameters.raw as Record<string, unknown>;
+      expect(String(raw.seed)).toBe('9007199254740993');
+    }
+  });
+});
