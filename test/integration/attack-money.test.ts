@@ -66,7 +66,7 @@ describe('attack: one intent, two paid jobs', () => {
       });
       const body = (await response.json()) as Response['body'];
       expect(body.errors).toBeUndefined();
-      const job = body.data!.createFineTuneJob as { id: string; name: string };
+      const job = (body.data as { createFineTuneJob: { id: string; name: string } }).createFineTuneJob;
       expect(stack.upstreamCalls('create')).toBe(1);
       expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
     } finally {
@@ -135,7 +135,8 @@ describe('attack: a create with a silently altered parameter', () => {
       expect(result.errors[0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(stack.upstreamCalls('create')).toBe(0);
     } else {
-      const raw = result.data!.createFineTuneJob.hyperParameters.raw as Record<string, unknown>;
+      const raw = (result.data as { createFineTuneJob: { hyperParameters: { raw: Record<string, unknown> } } }).createFineTuneJob
+        .hyperParameters.raw;
       expect(String(raw.seed)).toBe('9007199254740993');
     }
   });
