@@ -141,3 +141,27 @@ describe('attack: a create with a silently altered parameter', () => {
     }
   });
 });
+
+describe('attack: shutdown with a create in flight', () => {
+  it('a create still waiting on DashScope when the grace ends is answered, saying the job may exist', async () => {
+    // The grace is shorter than the upstream timeout and the operation deadline (e.g. SHUTDOWN_GRACE_MS=5000 under
+    // Kubernetes with the default 10 s upstream and 15 s operation timeouts).
+    const stack = await startStack({ env: { UPSTREAM_HEADERS_TIMEOUT_MS: '20000', OPERATION_DEADLINE_MS: '5000' } });
+    try {
+      stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'hang', processed: true } });
+      const answer = stack.gql(CREATE, { input, key: newKey() }).then(
+        (response) => response.body,
+        (error: unknown) => ({ transportFailure: String((error as Error).cause ?? error) }),
+      );
+      await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(1), { timeout: 5_000 });
+      const shutdown = stack.gateway.shutdown({ graceMs: 300, readyDelayMs: 0 });
+      const body = await answer;
+      await shutdown;
+      // Observed: the socket is closed with no answer ("other side closed"), so the client is not told the job may
+      // exist nor that a retry with its key is safe.
+      expect(body).toMatchObject({ errors: [{ extensions: { jobMayExist: true } }] });
+    } finally {
+      await stack.close().catch(() => undefined);
+    }
+  });
+});
