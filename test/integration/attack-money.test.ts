@@ -107,6 +107,57 @@ describe('attack: one intent, two paid jobs', () => {
   });
 });
 
+describe("attack: a caller-named create reconciled to another intent's job", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { UPSTREAM_BREAKER_FAILURES: '1000' } });
+  });
+  afterAll(() => stack.close());
+
+  it('the retry does not return a job made with other hyper-parameters as the job of this intent', async () => {
+    const key = newKey();
+    const jobName = `nightly-${key}`;
+    const mine = { ...input, jobName, hyperParameters: { nEpochs: 3 } };
+    // The first attempt is lost before DashScope acted on it (a reset without `processed`): no job was made.
+    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset' } });
+    expect(errorOf(await stack.gql(CREATE, { input: mine, key })).extensions).toMatchObject({ jobMayExist: true });
+    // Meanwhile a colleague (or another tab) creates a job with the same name, model and files, but 5 epochs.
+    const other = await stack.ok(CREATE, { input: { ...mine, hyperParameters: { nEpochs: 5 } } });
+    // The retry of the 3-epoch intent must not be answered with the 5-epoch job.
+    const retried = await stack.gql(CREATE, { input: mine, key });
+    if (retried.body.errors) {
+      expect(retried.body.errors[0]!.extensions).toMatchObject({ jobMayExist: true });
+    } else {
+      const job = (retried.body.data as { createFineTuneJob: { id: string; hyperParameters: { raw: Record<string, unknown> } } })
+        .createFineTuneJob;
+      expect(job.id).not.toBe(other.createFineTuneJob.id);
+      expect(job.hyperParameters.raw.n_epochs).toBe(3);
+    }
+  });
+});
+
+describe('attack: cost estimates from odd upstream data', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(() => stack.close());
+
+  it('a negative usage is not priced as a negative cost', async () => {
+    stack.emulator.putRawJob(stack.emulator.demoApiKey, {
+      job_id: 'ft-attack-negative',
+      status: 'SUCCEEDED',
+      model: 'qwen3-32b',
+      base_model: 'qwen3-32b',
+      usage: -1000,
+    });
+    const { fineTuneJob } = await stack.ok(`{ fineTuneJob(id: "ft-attack-negative") { usageTokens costEstimate { amount } } }`);
+    // Observed: usageTokens -1000 and costEstimate.amount -0.008 (a refund on a dashboard).
+    expect(fineTuneJob.costEstimate?.amount ?? 0).toBeGreaterThanOrEqual(0);
+    expect(fineTuneJob.usageTokens ?? 0).toBeGreaterThanOrEqual(0);
+  });
+});
+
 describe('attack: a create with a silently altered parameter', () => {
   let stack: Stack;
   beforeAll(async () => {
