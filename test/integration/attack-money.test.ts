@@ -177,6 +177,25 @@ describe('attack: a create with a silently altered parameter', () => {
     }
   });
 
+  it.each([
+    [
+      'variables',
+      `{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],"hyperParameters":{"extra":{"scale":1e400}}}}}`,
+    ],
+    [
+      'an inline literal',
+      JSON.stringify({
+        query: `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: {extra: {scale: 1e400}}}) { id hyperParameters { raw } } }`,
+      }),
+    ],
+  ])('a number in extra too large for a double (1e400, via %s) is refused, never sent as null', async (_how, body) => {
+    const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const result = (await response.json()) as Response['body'];
+    // Observed: the job is created with hyper_parameters {"scale": null}.
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(stack.upstreamCalls('create')).toBe(0);
+  });
+
   it('an integer in extra beyond 2^53 is refused (it cannot be sent as given), never rounded', async () => {
     // 9007199254740993 = 2^53 + 1: JSON.parse reads it as 9007199254740992.
     const body = `{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],"hyperParameters":{"extra":{"seed":9007199254740993}}}}}`;
