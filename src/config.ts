@@ -43,6 +43,7 @@ const EnvModel = z.object({
   UPSTREAM_MAX_CONCURRENT: optional(positiveInt),
   UPSTREAM_MAX_QUEUED: optional(z.coerce.number().int().min(0)),
   OPERATION_DEADLINE_MS: optional(positiveInt),
+  CREATE_SETTLE_MS: optional(z.coerce.number().int().min(0)),
   SHUTDOWN_GRACE_MS: optional(z.coerce.number().int().min(0)),
   SHUTDOWN_READY_DELAY_MS: optional(z.coerce.number().int().min(0)),
   GRAPHIQL: optional(bool),
@@ -107,6 +108,11 @@ export interface Config {
   };
   /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
   operationDeadlineMs: number;
+  /**
+   * After a keyed create got no answer from DashScope (timeout, reset), how long a retry is refused (CONFLICT,
+   * retryable, `retryAfterSeconds`) because DashScope may still be creating the job; then it searches before creating.
+   */
+  createSettleMs: number;
   shutdown: {
     /** How long in-flight operations get to finish after SIGTERM before their connections are closed. */
     graceMs: number;
@@ -225,6 +231,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
     },
     operationDeadlineMs: e.OPERATION_DEADLINE_MS ?? 15_000,
+    // DashScope may act on a request it got for some time after the gateway gave up waiting at its own timeout.
+    createSettleMs: e.CREATE_SETTLE_MS ?? Math.max(30_000, 2 * (e.UPSTREAM_HEADERS_TIMEOUT_MS ?? 10_000)),
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS ?? 10_000, readyDelayMs: e.SHUTDOWN_READY_DELAY_MS ?? 0 },
     auth: authMode === 'forward' ? { mode: 'forward' } : { mode: 'server', apiKey: e.DASHSCOPE_API_KEY },
     pricesFile: e.PRICES_FILE,

@@ -145,7 +145,8 @@ function ruleFor(f: UpstreamFailure): Rule {
     };
   return {
     code: 'UPSTREAM_ERROR',
-    retryable: status >= 500,
+    // A 408 (DashScope's RequestTimeOut) is a timeout like any other.
+    retryable: status >= 500 || status === 408,
     message: () => `DashScope failed with HTTP ${status} while ${f.action} ${f.subject}${said(f)}`,
   };
 }

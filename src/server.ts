@@ -158,7 +158,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   // In server mode every request acts with the same credential: one object, so its hash is computed once.
   const serverCredential = config.auth.mode === 'server' ? Object.freeze(credentialFor(config, new Headers())) : null;
   // Also per gateway, never at module scope: what idempotency keys created, and the pollers shared by subscribers.
-  const idempotency = new IdempotencyStore<FineTuneJobRecord>();
+  const idempotency = new IdempotencyStore<FineTuneJobRecord>({ settleMs: config.createSettleMs });
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const isDev = config.env === 'development';
   const closing = new AbortController();

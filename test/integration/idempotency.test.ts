@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { DEMO_ACCOUNT, startEmulator, type Fault } from '../../src/emulator/index.js';
+import { fingerprintOf } from '../../src/modules/fine-tune-job/idempotency.js';
+import { idempotencyMarker } from '../../src/modules/fine-tune-job/reconcile.js';
 import { createGateway } from '../../src/server.js';
+import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -36,12 +39,21 @@ describe('a create retried with its idempotency key after an ambiguous failure',
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      env: { UPSTREAM_HEADERS_TIMEOUT_MS: '400', UPSTREAM_BODY_TIMEOUT_MS: '400', UPSTREAM_BREAKER_FAILURES: '1000' },
+      // No settling window here: these tests retry at once to test the search (the window has its own tests in
+      // attack-money.test.ts and test/unit/reconcile.test.ts).
+      env: {
+        UPSTREAM_HEADERS_TIMEOUT_MS: '400',
+        UPSTREAM_BODY_TIMEOUT_MS: '400',
+        UPSTREAM_BREAKER_FAILURES: '1000',
+        CREATE_SETTLE_MS: '0',
+      },
     });
   });
   afterAll(() => stack.close());
-  beforeEach(() => {
+  beforeEach(async () => {
     stack.emulator.clearFaults();
+    // A retry that created looks for duplicates afterwards, unawaited: each test counts only its own calls.
+    await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(0), { timeout: 5_000 });
     stack.emulator.resetStats();
   });
 
@@ -59,9 +71,12 @@ describe('a create retried with its idempotency key after an ambiguous failure',
     expect(error.message).toContain('DashScope may have created the job: a retry with the same idempotencyKey is safe');
     expect(stack.upstreamCalls('create')).toBe(1);
 
+    // Every keyed create looks for its job first: the first attempt found none.
+    expect(stack.upstreamCalls('list')).toBe(1);
+
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
     expect(stack.upstreamCalls('create')).toBe(1);
-    expect(stack.upstreamCalls('list')).toBe(1);
+    expect(stack.upstreamCalls('list')).toBe(2);
     expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
     // Later retries are answered from memory.
     expect((await stack.ok(CREATE, { input, key })).createFineTuneJob.id).toBe(job.id);
@@ -73,20 +88,20 @@ describe('a create retried with its idempotency key after an ambiguous failure',
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset' } });
     expect(errorOf(await stack.gql(CREATE, { input, key })).extensions).toMatchObject({ jobMayExist: true });
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
-    expect(stack.upstreamCalls('list')).toBe(1);
     expect(stack.upstreamCalls('create')).toBe(2);
+    // A search before each create, and one look for duplicates after the create made on the retry.
+    await vi.waitFor(() => expect(stack.upstreamCalls('list')).toBe(3));
     expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
   });
 
-  it('a create that DashScope refused with its own 5xx answer made no job: the retry creates one without looking', async () => {
+  it('a create that DashScope answered with its own 5xx may still have made its job: the retry looks, and creates one if none', async () => {
     const key = newKey();
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'status', status: 503 } });
     const error = errorOf(await stack.gql(CREATE, { input, key }));
-    expect(error.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', retryable: true });
-    expect(error.extensions?.jobMayExist).toBeUndefined();
+    expect(error.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', retryable: true, jobMayExist: true });
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
-    expect(stack.upstreamCalls('list')).toBe(0);
     expect(stack.upstreamCalls('create')).toBe(2);
+    await vi.waitFor(() => expect(stack.upstreamCalls('list')).toBe(3));
     expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
   });
 
@@ -112,7 +127,8 @@ describe('a create retried with its idempotency key after an ambiguous failure',
     const ids = new Set(retries.map((data) => data.createFineTuneJob.id));
     expect(ids.size).toBe(1);
     expect(stack.upstreamCalls('create')).toBe(1);
-    expect(stack.upstreamCalls('list')).toBe(1);
+    // One search before the first attempt, one shared by the retries.
+    expect(stack.upstreamCalls('list')).toBe(2);
   });
 
   it('concurrent retries after a lost create that made no job create exactly one', async () => {
@@ -209,7 +225,8 @@ describe('a create that never reached DashScope (connection refused)', () => {
       emulator = await startEmulator({ port: Number(port) });
       const retried = await gql({ input, key });
       expect(retried.errors).toBeUndefined();
-      expect(emulator.stats().byRoute).toEqual({ create: 1 });
+      // The search before the create, then the create.
+      expect(emulator.stats().byRoute).toEqual({ list: 1, create: 1 });
     } finally {
       await gateway.close();
       await emulator?.close();
@@ -222,7 +239,7 @@ describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
   const lines: string[] = [];
   beforeAll(async () => {
     stack = await startStack({
-      env: { OPERATION_DEADLINE_MS: '300', UPSTREAM_HEADERS_TIMEOUT_MS: '1500', LOG_LEVEL: 'warn' },
+      env: { OPERATION_DEADLINE_MS: '300', UPSTREAM_HEADERS_TIMEOUT_MS: '1500', LOG_LEVEL: 'warn', CREATE_SETTLE_MS: '0' },
       log: (_level, line) => lines.push(line),
     });
   });
@@ -273,7 +290,47 @@ describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
     await vi.waitFor(() => expect(lines.some((line) => /timeout .* while creating .*giving up/.test(line))).toBe(true), { timeout: 5_000 });
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
     expect(stack.upstreamCalls('create')).toBe(1);
-    expect(stack.upstreamCalls('list')).toBe(1);
+    expect(stack.upstreamCalls('list')).toBe(2);
     expect(await jobsNamed(stack, job.name)).toEqual([job.id]);
+  });
+});
+
+describe('a create made on a retry, when the lost attempt is processed later still', () => {
+  let stack: Stack;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { UPSTREAM_BREAKER_FAILURES: '1000', CREATE_SETTLE_MS: '0', LOG_LEVEL: 'warn' },
+      log: (_level, line) => lines.push(line),
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('reports both jobs of the intent in a WARN line, and cancels nothing', async () => {
+    const key = newKey();
+    // The job DashScope would make, late, for the first attempt: named with the gateway's marker for this intent.
+    const marker = idempotencyMarker(
+      credentialScope({ apiKey: stack.emulator.demoApiKey, workspace: undefined }),
+      key,
+      fingerprintOf({ model: input.model, training_file_ids: input.trainingFileIds }),
+    );
+    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset' } });
+    expect(errorOf(await stack.gql(CREATE, { input, key })).extensions).toMatchObject({ jobMayExist: true });
+    // The retry searches (nothing yet) and creates; while its create is in flight, the lost one is processed late.
+    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'delay', ms: 500 } });
+    const retry = stack.ok(CREATE, { input, key });
+    await vi.waitFor(() => expect(stack.upstreamCalls('create')).toBe(2));
+    stack.emulator.putRawJob(stack.emulator.demoApiKey, {
+      job_id: `ft-late-${key}`,
+      status: 'PENDING',
+      job_name: marker,
+      model: input.model,
+    });
+    const { createFineTuneJob: job } = await retry;
+    expect(job.name).toBe(marker);
+    await vi.waitFor(() =>
+      expect(lines.some((line) => line.includes('2 jobs named') && line.includes(job.id) && line.includes(`ft-late-${key}`))).toBe(true),
+    );
+    expect(stack.upstreamCalls('cancel')).toBe(0);
   });
 });

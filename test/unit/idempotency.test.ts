@@ -70,4 +70,16 @@ describe('IdempotencyStore', () => {
     await store.run('s', 'a', {}, upstream.create);
     expect(upstream.calls).toBe(4);
   });
+
+  it("bounds keys per caller scope: one caller's keys push out its own oldest, never another caller's", async () => {
+    const store = new IdempotencyStore<{ id: string }>({ maxEntries: 10, maxEntriesPerScope: 2 });
+    const upstream = counter();
+    await store.run('victim', 'k', {}, upstream.create);
+    for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l']) await store.run('flooder', key, {}, upstream.create);
+    expect(upstream.calls).toBe(13);
+    // The victim's key is still known (no new create); the flooder's first keys are not.
+    expect(await store.run('victim', 'k', {}, upstream.create)).toEqual({ id: 'job-1' });
+    await store.run('flooder', 'a', {}, upstream.create);
+    expect(upstream.calls).toBe(14);
+  });
 });

@@ -3,6 +3,7 @@ import { GatewayError } from '../../src/errors.js';
 import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
 import {
   CLOCK_SKEW_MS,
+  compareWithCreate,
   SEARCH_MAX_PAGES,
   SEARCH_PAGE_SIZE,
   findCreatedJob,
@@ -10,7 +11,13 @@ import {
   matchesCreate,
   type CreatedJobQuery,
 } from '../../src/modules/fine-tune-job/reconcile.js';
-import { UpstreamError, mayHaveTakenEffect, type FineTuneJobRecord, type UpstreamFailure } from '../../src/upstream/dashscope/index.js';
+import {
+  UpstreamError,
+  mayHaveTakenEffect,
+  mayStillBeProcessed,
+  type FineTuneJobRecord,
+  type UpstreamFailure,
+} from '../../src/upstream/dashscope/index.js';
 
 const SINCE = Date.parse('2026-05-27T10:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -22,9 +29,16 @@ function job(id: string, name: string, createdMs: number | null, overrides: Part
     model: 'qwen3-8b',
     trainingFileIds: ['file-1'],
     createdAt: createdMs === null ? null : iso(createdMs),
+    validationFileIds: [],
+    trainingType: 'sft',
+    hyperParameters: { raw: {} },
+    modelName: null,
+    fineTunedModel: null,
     ...overrides,
   } as FineTuneJobRecord;
 }
+
+const hp = (raw: Record<string, unknown>) => ({ hyperParameters: { raw } }) as unknown as Partial<FineTuneJobRecord>;
 
 const marked: CreatedJobQuery = { name: 'gw-idem-abc', marked: true, model: 'qwen3-8b', trainingFileIds: ['file-1'], since: SINCE };
 const named: CreatedJobQuery = { ...marked, name: 'my-run', marked: false };
@@ -79,6 +93,37 @@ describe('matchesCreate', () => {
   });
 });
 
+describe('compareWithCreate: a caller-named create against what DashScope echoes', () => {
+  const sent: CreatedJobQuery = { ...named, hyperParameters: { n_epochs: 3, learning_rate: 1.6e-5 } };
+
+  it('matches the same hyper-parameters, numbers by value however DashScope re-serialised them', () => {
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: 3, learning_rate: 1.6e-5 })), sent)).toBe('yes');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: '3', learning_rate: '0.000016' })), sent)).toBe('yes');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: 3, learning_rate: '2.0E-5' })), sent)).toBe('no');
+  });
+
+  it("is another intent's job when a sent value is echoed differently", () => {
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: 5, learning_rate: 1.6e-5 })), sent)).toBe('no');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, { trainingType: 'efficient_sft' }), { ...named, trainingType: 'sft' })).toBe('no');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, { validationFileIds: ['v-2'] }), { ...named, validationFileIds: ['v-1'] })).toBe(
+      'no',
+    );
+    expect(compareWithCreate(job('a', 'my-run', SINCE, { validationFileIds: ['v-1'] }), named)).toBe('maybe');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, { modelName: 'theirs' }), { ...named, modelName: 'mine' })).toBe('no');
+    expect(
+      compareWithCreate(job('a', 'my-run', SINCE, { fineTunedModel: 'qwen3-8b-ft-x-theirs' }), { ...named, outputSuffix: 'mine' }),
+    ).toBe('no');
+  });
+
+  it('cannot tell when the echo lacks what was sent, or shows a parameter that was not', () => {
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: 3 })), sent)).toBe('maybe');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, hp({ n_epochs: 3, learning_rate: 1.6e-5, batch_size: 16 })), sent)).toBe('maybe');
+    expect(compareWithCreate(job('a', 'my-run', SINCE), { ...named, outputSuffix: 'mine' })).toBe('maybe');
+    expect(compareWithCreate(job('a', 'my-run', SINCE), { ...named, modelName: 'mine' })).toBe('maybe');
+    expect(compareWithCreate(job('a', 'my-run', SINCE, { trainingType: 'efficient_sft' }), named)).toBe('maybe');
+  });
+});
+
 describe('findCreatedJob', () => {
   it('returns the marked job, stopping at the page that holds it', async () => {
     const jobs = [
@@ -115,6 +160,18 @@ describe('findCreatedJob', () => {
     const two = [job('a', 'my-run', SINCE + 2), job('b', 'my-run', SINCE + 1)];
     expect((await refusal(findCreatedJob(pages(two).list, named))).message).toContain('2 jobs named "my-run" match this create (a, b)');
   });
+
+  it('a caller-named create: a job that cannot be confirmed as this one refuses, and so does any match for an unknown key', async () => {
+    const unconfirmed = [job('x', 'my-run', SINCE + 1, hp({ n_epochs: 3 }))];
+    expect((await refusal(findCreatedJob(pages(unconfirmed).list, named))).message).toContain('cannot tell whether it is');
+    const exact = [job('x', 'my-run', SINCE + 1)];
+    expect((await findCreatedJob(pages(exact).list, named))?.id).toBe('x');
+    expect((await refusal(findCreatedJob(pages(exact).list, { ...named, unknownKey: true }))).message).toContain(
+      'has no record of the key',
+    );
+    // A marked create is this intent's whatever process made it.
+    expect((await findCreatedJob(pages([job('m', 'gw-idem-abc', SINCE)]).list, { ...marked, unknownKey: true }))?.id).toBe('m');
+  });
 });
 
 describe('mayHaveTakenEffect', () => {
@@ -138,11 +195,36 @@ describe('mayHaveTakenEffect', () => {
     ['a refused request', { kind: 'invalid-request' }, false],
     ['a 400', { kind: 'http', httpStatus: 400, code: 'InvalidParameter' }, false],
     ['a 429', { kind: 'http', httpStatus: 429, code: 'Throttling' }, false],
-    ['a DashScope 500', { kind: 'http', httpStatus: 500, code: 'InternalError' }, false],
+    // A server fault may come after the job was stored: only a 4xx proves nothing was created.
+    ['a DashScope 500', { kind: 'http', httpStatus: 500, code: 'InternalError' }, true],
+    ['a DashScope 503', { kind: 'http', httpStatus: 503, code: 'ServiceUnavailable' }, true],
+    ['a 408 RequestTimeOut', { kind: 'http', httpStatus: 408, code: 'RequestTimeOut' }, true],
+    ['a 409', { kind: 'http', httpStatus: 409, code: 'Conflict' }, false],
     ['a proxy 502 page', { kind: 'http', httpStatus: 502 }, true],
     ['a 504', { kind: 'http', httpStatus: 504, code: 'GatewayTimeout' }, true],
   ])('%s: %s', (_name, failure, expected) => {
     expect(mayHaveTakenEffect(f(failure))).toBe(expected);
+  });
+});
+
+describe('mayStillBeProcessed', () => {
+  const f = (failure: Partial<UpstreamFailure>): UpstreamFailure => ({
+    subject: 'a job',
+    action: 'creating',
+    kind: 'unavailable',
+    ...failure,
+  });
+  it.each<[string, Partial<UpstreamFailure>, boolean]>([
+    ['a headers timeout', { kind: 'timeout', detail: 'UND_ERR_HEADERS_TIMEOUT' }, true],
+    ['a reset', { kind: 'unavailable', detail: 'ECONNRESET' }, true],
+    ['a refused connection', { kind: 'unavailable', detail: 'ECONNREFUSED' }, false],
+    ['a 504', { kind: 'http', httpStatus: 504 }, true],
+    ['a 408', { kind: 'http', httpStatus: 408, code: 'RequestTimeOut' }, true],
+    ['a DashScope 500 (it answered: it is done)', { kind: 'http', httpStatus: 500, code: 'InternalError' }, false],
+    ['an unreadable 2xx', { kind: 'bad-response' }, false],
+    ['a 400', { kind: 'http', httpStatus: 400 }, false],
+  ])('%s: %s', (_name, failure, expected) => {
+    expect(mayStillBeProcessed(f(failure))).toBe(expected);
   });
 });
 
@@ -155,35 +237,74 @@ describe('IdempotencyStore after an ambiguous failure', () => {
     const attempts: Array<number | undefined> = [];
     const before = Date.now();
     await expect(
-      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(ambiguous())), mayHaveCreated),
+      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(ambiguous())), { mayHaveCreated }),
     ).rejects.toThrow();
     // The look-up failing (even plainly) keeps the key ambiguous.
     await expect(
-      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(new Error('list failed'))), mayHaveCreated),
+      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(new Error('list failed'))), { mayHaveCreated }),
     ).rejects.toThrow('list failed');
-    const result = await store.run(
-      's',
-      'k',
-      {},
-      (a) => (attempts.push(a.ambiguousSince), Promise.resolve({ id: 'found' })),
+    const result = await store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.resolve({ id: 'found' })), {
       mayHaveCreated,
-    );
+    });
     expect(result).toEqual({ id: 'found' });
     expect(attempts[0]).toBeUndefined();
     expect(attempts[1]).toBeGreaterThanOrEqual(before);
     expect(attempts[2]).toBe(attempts[1]);
     // Then the job is served from memory.
-    expect(await store.run('s', 'k', {}, () => Promise.reject(new Error('not called')), mayHaveCreated)).toEqual({ id: 'found' });
+    expect(await store.run('s', 'k', {}, () => Promise.reject(new Error('not called')), { mayHaveCreated })).toEqual({ id: 'found' });
   });
 
   it('forgets a failure that cannot have created, and answers CONFLICT for another input after an ambiguous one', async () => {
     const store = new IdempotencyStore<{ id: string }>();
-    await expect(store.run('s', 'plain', {}, () => Promise.reject(new Error('refused')), mayHaveCreated)).rejects.toThrow();
+    await expect(store.run('s', 'plain', {}, () => Promise.reject(new Error('refused')), { mayHaveCreated })).rejects.toThrow();
     let told: number | undefined = 0;
-    await store.run('s', 'plain', {}, (a) => ((told = a.ambiguousSince), Promise.resolve({ id: 'x' })), mayHaveCreated);
+    await store.run('s', 'plain', {}, (a) => ((told = a.ambiguousSince), Promise.resolve({ id: 'x' })), { mayHaveCreated });
     expect(told).toBeUndefined();
 
-    await expect(store.run('s', 'k', { a: 1 }, () => Promise.reject(ambiguous()), mayHaveCreated)).rejects.toThrow();
-    expect(() => store.run('s', 'k', { a: 2 }, () => Promise.resolve({ id: 'y' }), mayHaveCreated)).toThrow(GatewayError);
+    await expect(store.run('s', 'k', { a: 1 }, () => Promise.reject(ambiguous()), { mayHaveCreated })).rejects.toThrow();
+    expect(() => store.run('s', 'k', { a: 2 }, () => Promise.resolve({ id: 'y' }), { mayHaveCreated })).toThrow(GatewayError);
+  });
+});
+
+describe('IdempotencyStore: the settling window after an unanswered attempt', () => {
+  const unanswered = () => new UpstreamError({ kind: 'timeout', detail: 'UND_ERR_HEADERS_TIMEOUT', subject: 'a job', action: 'creating' });
+  const answered = () => new UpstreamError({ kind: 'http', httpStatus: 500, code: 'InternalError', subject: 'a job', action: 'creating' });
+  const classes = {
+    mayHaveCreated: (e: unknown) => e instanceof UpstreamError && mayHaveTakenEffect(e.failure),
+    mayStillBeProcessed: (e: unknown) => e instanceof UpstreamError && mayStillBeProcessed(e.failure),
+  };
+
+  it('refuses a retry until the window has passed (retryable, with retryAfterSeconds, creating nothing), then lets it search', async () => {
+    let now = 1_000_000;
+    const store = new IdempotencyStore<{ id: string }>({ settleMs: 20_000, now: () => now });
+    await expect(store.run('s', 'k', {}, () => Promise.reject(unanswered()), classes)).rejects.toThrow();
+    now += 5_500;
+    let calls = 0;
+    const attempt = (a: { ambiguousSince?: number }) => (calls++, Promise.resolve({ id: `found-${a.ambiguousSince !== undefined}` }));
+    let refused: unknown;
+    try {
+      void store.run('s', 'k', {}, attempt, classes);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(GatewayError);
+    expect((refused as GatewayError).extensions).toMatchObject({
+      code: 'CONFLICT',
+      retryable: true,
+      jobMayExist: true,
+      retryAfterSeconds: 15,
+    });
+    expect(calls).toBe(0);
+    now += 14_500;
+    expect(await store.run('s', 'k', {}, attempt, classes)).toEqual({ id: 'found-true' });
+  });
+
+  it('does not hold back a retry after an answered failure (DashScope is done with it), nor with a window of 0', async () => {
+    const store = new IdempotencyStore<{ id: string }>({ settleMs: 20_000 });
+    await expect(store.run('s', 'k', {}, () => Promise.reject(answered()), classes)).rejects.toThrow();
+    expect(await store.run('s', 'k', {}, () => Promise.resolve({ id: 'x' }), classes)).toEqual({ id: 'x' });
+    const none = new IdempotencyStore<{ id: string }>({ settleMs: 0 });
+    await expect(none.run('s', 'k', {}, () => Promise.reject(unanswered()), classes)).rejects.toThrow();
+    expect(await none.run('s', 'k', {}, () => Promise.resolve({ id: 'y' }), classes)).toEqual({ id: 'y' });
   });
 });

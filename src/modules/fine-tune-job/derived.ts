@@ -36,12 +36,13 @@ export interface CostEstimateRecord {
 
 /**
  * usage / 1000 × the base model's training price. `usage` already includes the epoch factor (contract §9), and a
- * re-tuned model is billed at its base model's price, so the base model is the one priced.
+ * re-tuned model is billed at its base model's price, so the base model is the one priced. A usage that is not a
+ * whole, non-negative, exactly representable count is priced as unknown (null), never as a refund or a guess.
  */
 export function estimateCost(job: FineTuneJobRecord, prices: PriceList): CostEstimateRecord | null {
   const pricedModel = job.baseModel ?? job.model;
   const unitPrice = prices.perThousandTokens.get(pricedModel);
-  if (job.usageTokens == null || unitPrice === undefined) return null;
+  if (job.usageTokens == null || !Number.isSafeInteger(job.usageTokens) || job.usageTokens < 0 || unitPrice === undefined) return null;
   return {
     // Rounded to a millionth of the currency unit so that float noise does not reach a dashboard.
     amount: Math.round((job.usageTokens / 1000) * unitPrice * 1e6) / 1e6,

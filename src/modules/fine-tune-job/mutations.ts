@@ -6,14 +6,16 @@ import { credentialScope } from '../../upstream/credential-scope.js';
 import {
   UpstreamError,
   mayHaveTakenEffect,
+  mayStillBeProcessed,
   toCreateJobBody,
   type CreateJobBody,
   type Credential,
   type FineTuneJobRecord,
+  type JobPageRecord,
 } from '../../upstream/dashscope/index.js';
 import { parseCreateInput } from './create-input.js';
-import { fingerprintOf, type Attempt } from './idempotency.js';
-import { findCreatedJob, idempotencyMarker } from './reconcile.js';
+import { IDEMPOTENCY_TTL_MS, fingerprintOf, type Attempt } from './idempotency.js';
+import { findCreatedJob, idempotencyMarker, jobsOfCreate, type CreatedJobQuery } from './reconcile.js';
 import { checkJobId } from './resolvers.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -33,6 +35,7 @@ async function upstream<T>(write: Promise<T>): Promise<T> {
 }
 
 const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
+const stillProcessing = (error: unknown) => error instanceof UpstreamError && mayStillBeProcessed(error.failure);
 
 /** What a client must be told when a create may have made its job: whether and how a retry is safe. */
 function mayExist(message: string, extensions: GatewayErrorExtensions, keyed: boolean): GatewayError {
@@ -71,26 +74,67 @@ const writeCutOff = (action: string, id: string) => () =>
     { code: 'UPSTREAM_TIMEOUT', retryable: true },
   );
 
+/** A failed search says nothing about a job: after an attempt that may have made one, the client is told so. */
+const searchFailure = (mayExistBefore: boolean) => (error: unknown) => {
+  if (!(error instanceof UpstreamError)) throw error;
+  const mapped = fromUpstreamError(error);
+  throw mayExistBefore ? mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, true) : mapped;
+};
+
 /**
  * A create with an idempotency key: marked so that a retry after a lost answer can find its job, shared by concurrent
- * duplicates, and after an ambiguous failure preceded by a search for that job (src/modules/fine-tune-job/reconcile.ts).
+ * duplicates, and preceded by a search for that job whenever this process does not know the key as done: after an
+ * ambiguous failure it saw, but also after a restart or on another replica (src/modules/fine-tune-job/reconcile.ts).
+ * The search reads the jobs made in the last idempotency window, one page in the common case.
  */
 function keyedCreate(ctx: GatewayContext, credential: Credential, body: CreateJobBody, key: string): Promise<FineTuneJobRecord> {
   const scope = credentialScope(credential);
   const marked = body.job_name === undefined ? { ...body, job_name: idempotencyMarker(scope, key, fingerprintOf(body)) } : body;
-  const query = { name: marked.job_name!, marked: marked !== body, model: body.model, trainingFileIds: body.training_file_ids };
+  const query = {
+    name: marked.job_name!,
+    marked: marked !== body,
+    model: body.model,
+    trainingFileIds: body.training_file_ids,
+    validationFileIds: body.validation_file_ids,
+    trainingType: body.training_type,
+    hyperParameters: body.hyper_parameters,
+    modelName: body.model_name,
+    outputSuffix: body.finetuned_output_suffix,
+  };
   const list = (page: number, pageSize: number) => ctx.client.listJobs(credential, { page, pageSize, model: body.model });
   const attempt = async ({ ambiguousSince }: Attempt) => {
-    if (ambiguousSince === undefined) return ctx.client.createJob(credential, marked);
-    const found = await findCreatedJob(list, { ...query, since: ambiguousSince }).catch((error: unknown) => {
-      // The search failed: the job of the earlier attempt may still exist.
-      if (!(error instanceof UpstreamError)) throw error;
-      const mapped = fromUpstreamError(error);
-      throw mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, true);
-    });
-    return found ?? ctx.client.createJob(credential, marked);
+    const retry = ambiguousSince !== undefined;
+    const since = ambiguousSince ?? Date.now() - IDEMPOTENCY_TTL_MS;
+    const found = await findCreatedJob(list, { ...query, since, unknownKey: !retry }).catch(searchFailure(retry));
+    if (found) return found;
+    const job = await ctx.client.createJob(credential, marked);
+    if (retry) reportDuplicates(ctx, list, { ...query, since }, job);
+    return job;
   };
-  return ctx.idempotency.run(scope, key, body, attempt, mayHaveCreated);
+  return ctx.idempotency.run(scope, key, body, attempt, { mayHaveCreated, mayStillBeProcessed: stillProcessing });
+}
+
+/**
+ * After a create made on a retry, one more look: a second job of the intent means that an earlier attempt was
+ * processed after all, later than the search could see it. Nothing is canceled automatically (which job to keep is
+ * the owner's call); operators are told. Not awaited: the client has its job.
+ */
+function reportDuplicates(
+  ctx: GatewayContext,
+  list: (page: number, pageSize: number) => Promise<JobPageRecord>,
+  query: CreatedJobQuery,
+  created: FineTuneJobRecord,
+): void {
+  jobsOfCreate(list, query).then(
+    (jobs) => {
+      if (jobs.length < 2) return;
+      ctx.warn(
+        `idempotent create: ${jobs.length} jobs named ${JSON.stringify(query.name)} may belong to one intent (${jobs.map((j) => j.id).join(', ')}; ` +
+          `${created.id} was created by the retry): an earlier attempt was processed late. Nothing was canceled; check which to keep.`,
+      );
+    },
+    (error: unknown) => ctx.warn(`idempotent create: the check for duplicates of ${created.id} failed: ${(error as Error).message}`),
+  );
 }
 
 /* Writes go to the client directly: never retried, never cached. None is tied to the request's signal: a write

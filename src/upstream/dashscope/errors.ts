@@ -71,9 +71,10 @@ const NOT_SENT_DETAILS: ReadonlySet<string> = new Set([
 
 /**
  * Whether a write that failed this way may still have taken effect upstream: it may have been sent and processed,
- * only its answer was lost (a timeout after sending, a reset, a 2xx with a body we cannot read, a proxy's 5xx).
- * DashScope has no idempotency key, so a create that failed so must be reconciled before it is sent again. A failure
- * before sending, or an answer in DashScope's own error envelope (4xx, or a 5xx with its `code`), did not create.
+ * only its answer was lost (a timeout after sending, a reset, a 2xx with a body we cannot read), or the server failed
+ * after it may have stored the job (any 5xx, DashScope's own `InternalError` included, and a 408). DashScope has no
+ * idempotency key, so a create that failed so must be reconciled before it is sent again. Only a failure before
+ * sending, or a 4xx answer (other than 408), proves that nothing was created.
  */
 export function mayHaveTakenEffect(f: UpstreamFailure): boolean {
   if (f.shed) return false;
@@ -86,6 +87,17 @@ export function mayHaveTakenEffect(f: UpstreamFailure): boolean {
     case 'bad-response':
       return true;
     case 'http':
-      return (f.httpStatus ?? 0) >= 500 && (f.code === undefined || f.httpStatus === 504);
+      return (f.httpStatus ?? 0) >= 500 || f.httpStatus === 408;
   }
+}
+
+/**
+ * Whether the upstream may still be acting on a write that failed this way: no answer came (a timeout or a reset after
+ * sending), or the answer was a timeout of a server in between (504, 408). A job it creates late would be missed by a
+ * search made now, so a retry first waits for it to settle.
+ */
+export function mayStillBeProcessed(f: UpstreamFailure): boolean {
+  if (!mayHaveTakenEffect(f)) return false;
+  if (f.kind === 'timeout' || f.kind === 'unavailable') return true;
+  return f.kind === 'http' && (f.httpStatus === 504 || f.httpStatus === 408);
 }

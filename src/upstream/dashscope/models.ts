@@ -46,7 +46,9 @@ export const JobModel = z.looseObject({
   creator: looseString,
   modifier: looseString,
   group: looseString,
-  usage: looseInt,
+  // A negative count of tokens is no count: it would price as a refund.
+  usage: looseInt.pipe(z.number().nonnegative().nullish()).catch(null),
+  model_name: looseString,
   output_cnt: looseInt,
   max_output_cnt: looseInt,
   code: looseString,
@@ -136,6 +138,8 @@ export interface FineTuneJobRecord {
   status: JobStatus;
   upstreamStatus: string;
   fineTunedModel: string | null;
+  /** The output model's name as DashScope echoes it (the caller's `model_name`, or a default such as the job id). */
+  modelName: string | null;
   model: string;
   baseModel: string | null;
   trainingType: string | null;
@@ -216,6 +220,7 @@ export function toJobRecord(job: UpstreamJob, timeZoneOffsetMinutes: number): Fi
     status,
     upstreamStatus: job.status,
     fineTunedModel: job.finetuned_output ?? null,
+    modelName: job.model_name ?? null,
     model: job.model ?? job.base_model ?? '',
     baseModel: job.base_model ?? null,
     trainingType: job.training_type ?? null,
