@@ -211,6 +211,21 @@ describe('attack: a create with a silently altered parameter', () => {
     expect(stack.upstreamCalls('create')).toBe(0);
   });
 
+  it.each([
+    ['a non-zero literal that reads as 0', '{ lr: 1e-400 }', 'too small for a double'],
+    ['an integer literal beyond 2^53', '{ opts: { seed: 9007199254740993 } }', 'opts.seed is an integer beyond'],
+    ['an integer-valued float beyond 2^53', '{ big: [1, 1.5e300] }', 'big[1] is an integer beyond'],
+  ])('%s in an inline extra is refused, pointing at it, and nothing is sent', async (_how, extra, message) => {
+    const response = await stack.gql(
+      `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: {extra: ${extra}}}) { id } }`,
+    );
+    const error = response.body.errors?.[0];
+    expect(error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(error?.message).toContain(message);
+    expect((error as { locations?: unknown[] } | undefined)?.locations).toHaveLength(1);
+    expect(stack.upstreamCalls('create')).toBe(0);
+  });
+
   it('an integer in extra beyond 2^53 is refused (it cannot be sent as given), never rounded', async () => {
     // 9007199254740993 = 2^53 + 1: JSON.parse reads it as 9007199254740992.
     const body = `{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],"hyperParameters":{"extra":{"seed":9007199254740993}}}}}`;
