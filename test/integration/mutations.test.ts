@@ -64,6 +64,13 @@ describe('createFineTuneJob input validation: BAD_USER_INPUT naming the field, n
     ['an empty jobName', { ...validInput, jobName: '' }, 'input.jobName'],
     ['an empty modelName', { ...validInput, modelName: '' }, 'input.modelName'],
     ['an empty finetunedOutputSuffix', { ...validInput, finetunedOutputSuffix: '' }, 'input.finetunedOutputSuffix'],
+    // Never trimmed: a name DashScope matches exactly is refused with surrounding whitespace rather than altered.
+    ['a model with a leading space', { ...validInput, model: ' qwen3-8b' }, 'input.model'],
+    ['a modelName with a trailing space', { ...validInput, modelName: 'my-model ' }, 'input.modelName'],
+    ['a finetunedOutputSuffix with a trailing newline', { ...validInput, finetunedOutputSuffix: 'v2\n' }, 'input.finetunedOutputSuffix'],
+    ['an lrSchedulerType with surrounding spaces', hyper({ lrSchedulerType: ' cosine ' }), 'input.hyperParameters.lrSchedulerType'],
+    ['a blank jobName', { ...validInput, jobName: '   ' }, 'input.jobName'],
+    ['a jobName with a line break', { ...validInput, jobName: 'run\r\nforged log line' }, 'input.jobName'],
   ];
 
   it.each(cases)('refuses %s', async (_name, input, argumentName) => {

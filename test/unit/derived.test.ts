@@ -63,6 +63,12 @@ describe('estimateCost', () => {
     expect(estimateCost({ ...contractExample, usageTokens: null }, intl)).toBeNull();
   });
 
+  it('is null, never a refund or a guess, for a usage that is not a whole non-negative count', () => {
+    for (const usageTokens of [-1000, 1.5, Number.NaN, 2 ** 53 + 2])
+      expect(estimateCost({ ...contractExample, usageTokens }, intl)).toBeNull();
+    expect(estimateCost({ ...contractExample, usageTokens: 0 }, intl)?.amount).toBe(0);
+  });
+
   it('is not final while the job runs', () => {
     expect(estimateCost({ ...contractExample, status: 'RUNNING', isTerminal: false }, intl)?.isFinal).toBe(false);
   });

@@ -64,6 +64,13 @@ describe('JobModel and toJobRecord', () => {
     expect(record).toMatchObject({ trainingFileIds: [], usageTokens: 279808, createdAt: null, model: 'qwen3-14b', validationFileIds: [] });
   });
 
+  it('reads a negative or fractional usage as unknown (null): it is no count of tokens', () => {
+    expect(job({ usage: -1000 }).usageTokens).toBeNull();
+    expect(job({ usage: '-5' }).usageTokens).toBeNull();
+    expect(job({ usage: 12.5 }).usageTokens).toBeNull();
+    expect(job({ usage: 0 }).usageTokens).toBe(0);
+  });
+
   it('keeps usage above 2^31', () => {
     expect(job({ usage: 3_123_456_789 }).usageTokens).toBe(3_123_456_789);
   });

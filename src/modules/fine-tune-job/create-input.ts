@@ -9,7 +9,18 @@ const MAX_EXTRA_JSON = 16_384;
 const UPSTREAM_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const TYPED_UPSTREAM_KEYS = new Map(Object.entries(HYPER_PARAMETER_KEYS).map(([name, key]) => [key as string, name]));
 
-const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+// Sent as given, never trimmed: a value the caller did not write must not reach a paid job. Names DashScope matches
+// exactly (model ids, output names) refuse surrounding whitespace, which would only make them miss; no text takes
+// control characters (a CR/LF in a job name would also forge lines in logs that print it).
+const CONTROL = /\p{Cc}/u;
+const text = (max: number) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((v) => !CONTROL.test(v), 'must not contain control characters');
+const name = (max: number) => text(max).refine((v) => v.trim() === v, 'must not start or end with whitespace (it is not trimmed)');
+const label = (max: number) => text(max).refine((v) => v.trim() !== '', 'must not be only whitespace');
 const fileId = z.string().refine(isValidId, 'is not a valid file id (1 to 128 letters, digits, _ . : -)');
 const atLeast = (min: number) => z.number().int().min(min, `must be at least ${min}`);
 const positive = z.number().gt(0, 'must be above 0');
@@ -39,7 +50,7 @@ const hyperParametersModel = z.object({
   batchSize: atLeast(1).nullish(),
   maxLength: atLeast(1).nullish(),
   learningRate: positive.nullish(),
-  lrSchedulerType: text(64).nullish(),
+  lrSchedulerType: name(64).nullish(),
   split: z.number().gt(0, 'must be above 0 and at most 1').max(1, 'must be above 0 and at most 1').nullish(),
   warmupRatio: fraction(true).nullish(),
   weightDecay: z.number().min(0, 'must be at least 0').nullish(),
@@ -54,14 +65,15 @@ const hyperParametersModel = z.object({
 });
 
 const inputModel = z.object({
-  model: text(256),
+  model: name(256),
   trainingFileIds: z.array(fileId).min(1, 'must name at least one file').max(MAX_FILES, `may name at most ${MAX_FILES} files`),
   validationFileIds: z.array(fileId).max(MAX_FILES, `may name at most ${MAX_FILES} files`).nullish(),
   trainingType: z.enum(TRAINING_TYPES, `must be one of ${TRAINING_TYPES.join(', ')}`).nullish(),
   hyperParameters: hyperParametersModel.nullish(),
-  jobName: text(256).nullish(),
-  modelName: text(256).nullish(),
-  finetunedOutputSuffix: text(128).nullish(),
+  // The caller's label for the job: sent exactly as given, spaces included.
+  jobName: label(256).nullish(),
+  modelName: name(256).nullish(),
+  finetunedOutputSuffix: name(128).nullish(),
 });
 
 /** `input.trainingFileIds[2]`, `input.hyperParameters.nEpochs`: the argument path a client can point at. */
