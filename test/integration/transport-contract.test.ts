@@ -96,7 +96,8 @@ const ROWS: Row[] = [
       expect(payload.errors).toBeUndefined();
       expect(payload.data?.createFineTuneJob).toEqual({ id: expect.stringMatching(/^ft-/), model: 'qwen3-8b' });
     },
-    upstream: { create: 1 },
+    // A keyed create first looks for the job of its key (made before a restart or by another replica).
+    upstream: { list: 1, create: 1 },
     logs: [],
   },
   {
