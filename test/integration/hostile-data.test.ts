@@ -100,12 +100,13 @@ describe('internal errors', () => {
 });
 
 describe('a CR/LF in a model name', () => {
-  it('stays escaped in the log line about the failed create', async () => {
-    stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'status', status: 500 } });
+  // The create input refuses control characters in every text field (they were once sent, and the failed create's
+  // log line had to escape them): refused before anything is sent, and no log line breaks.
+  it('is refused (BAD_USER_INPUT) before anything is sent, and no log line carries it raw', async () => {
+    stack.emulator.resetStats();
     const { body } = await stack.gql(CREATE, { input: { model: 'qwen3-8b\r\nERROR forged line', trainingFileIds: ['file-ft-0001'] } });
-    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
-    const warning = lines.find(([, line]) => line.includes('forged line'));
-    expect(warning?.[1]).toContain('a fine-tune job of model "qwen3-8b\\r\\nERROR forged line"');
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'input.model' });
+    expect(stack.upstreamCalls()).toBe(0);
     expect(lines.some(([, line]) => /[\r\n]/.test(line))).toBe(false);
   });
 });
