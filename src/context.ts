@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import { abortedOperationError } from './deadline.js';
 import { fromUpstreamError, unauthenticated } from './errors.js';
-import { upstreamCallBudget } from './security/fan-out.js';
+import { upstreamCallBudget } from './plugins/use-fan-out-budget.js';
 import { UpstreamError } from './upstream/dashscope/index.js';
 import type { JobReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';

@@ -1,33 +1,16 @@
 import { badUserInput } from '../../errors.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
-import { invalidIdReason } from '../../upstream/dashscope/index.js';
+import { checkJobId, requireJobId, requireRange } from '../arguments.js';
+import { countOf, FREE, ONE_CALL, type FieldCosts } from '../costs.js';
 import { durationSeconds, estimateCost } from './derived.js';
 
 export const MAX_IDS = 100;
 export const MAX_PAGE_SIZE = 100;
 export const MAX_LOG_LINES = 1000;
 
-/** The id rule, as a client error naming the argument; the upstream client enforces the same rule again. */
-export function checkJobId(id: string, argumentName = 'id'): Error | null {
-  const reason = invalidIdReason(id);
-  return reason
-    ? badUserInput(
-        `${JSON.stringify(id.length > 140 ? `${id.slice(0, 128)}…` : id)} is not a valid fine-tune job id: ${reason}.`,
-        argumentName,
-      )
-    : null;
-}
-
-function requireRange(value: number, min: number, max: number, argumentName: string): void {
-  if (value < min || value > max) {
-    throw badUserInput(`${argumentName} must be between ${min} and ${max}, got ${value}.`, argumentName);
-  }
-}
-
 export const Query: QueryResolvers = {
   fineTuneJob: (_parent, { id }, ctx) => {
-    const invalid = checkJobId(id);
-    if (invalid) throw invalid;
+    requireJobId(id);
     return ctx.loaders.job.load(id);
   },
 
@@ -65,5 +48,23 @@ export const FineTuneJob: FineTuneJobResolvers = {
     requireRange(limit, 1, MAX_LOG_LINES, 'limit');
     const logs = await ctx.loaders.logs.load({ jobId: job.id, offset, limit });
     return { total: logs.total, offset, lines: logs.lines };
+  },
+};
+
+/**
+ * What each field above costs upstream, at most (repeated ids are de-duplicated at run time, so this over-counts
+ * them). A page resolves its items `pageSize` times; later reads of those jobs hit the primed loader.
+ */
+export const costs: FieldCosts = {
+  Query: {
+    fineTuneJob: ONE_CALL,
+    fineTuneJobsByIds: { calls: (a) => countOf(a.ids), times: (a) => countOf(a.ids) },
+    fineTuneJobs: { calls: () => 1, times: (a) => (typeof a.pageSize === 'number' ? Math.max(0, a.pageSize) : 1) },
+  },
+  FineTuneJob: {
+    durationSeconds: FREE,
+    costEstimate: FREE,
+    checkpoints: ONE_CALL,
+    logs: ONE_CALL,
   },
 };
