@@ -74,4 +74,34 @@ describe('the run-time fan-out budget', () => {
       extensions: { code: 'BAD_USER_INPUT', limit: 'maxUpstreamCalls' },
     });
   });
+
+  it("counts a module's own loader (ctx.loader) against the same budget, one call per distinct key", async () => {
+    const calls: string[] = [];
+    const reader = {
+      getJob: (_credential: unknown, id: string) => {
+        calls.push(`job ${id}`);
+        return Promise.resolve({ id } as FineTuneJobRecord);
+      },
+    } as unknown as JobReader;
+    const ctx = createContext({
+      client: {} as DashScopeClient,
+      reader,
+      credential: { apiKey: 'sk-unit-test', workspace: undefined },
+      batchConcurrency: 10,
+      maxUpstreamCalls: 3,
+      prices: loadPriceList('intl', undefined),
+    });
+    const metrics = {
+      name: 'metrics',
+      read: (_upstream: unknown, _credential: unknown, id: string) => {
+        calls.push(`metrics ${id}`);
+        return Promise.resolve(id.length);
+      },
+    };
+    await ctx.loaders.job.load('a');
+    const results = await Promise.allSettled(['bb', 'bb', 'ccc', 'dddd'].map((id) => ctx.loader(metrics).load(id)));
+    expect(calls).toEqual(['job a', 'metrics bb', 'metrics ccc']);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ extensions: { limit: 'maxUpstreamCalls' } });
+  });
 });

@@ -1,5 +1,7 @@
+import type { UpstreamRead } from '../../context.js';
 import { badUserInput } from '../../errors.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
+import type { CheckpointRecord, JobLogsRecord } from '../../upstream/dashscope/index.js';
 import { checkJobId, requireJobId, requireRange } from '../arguments.js';
 import { countOf, FREE, ONE_CALL, type FieldCosts } from '../costs.js';
 import { durationSeconds, estimateCost } from './derived.js';
@@ -7,6 +9,22 @@ import { durationSeconds, estimateCost } from './derived.js';
 export const MAX_IDS = 100;
 export const MAX_PAGE_SIZE = 100;
 export const MAX_LOG_LINES = 1000;
+
+/** A job's checkpoints and log windows: per-operation loaders over the shared reader (src/context.ts). */
+const checkpointsOf: UpstreamRead<string, CheckpointRecord[]> = {
+  name: 'checkpoints',
+  read: ({ reader }, credential, jobId, signal) => reader.listCheckpoints(credential, jobId, signal),
+};
+interface LogsKey {
+  jobId: string;
+  offset: number;
+  limit: number;
+}
+const logsOf: UpstreamRead<LogsKey, JobLogsRecord> = {
+  name: 'logs',
+  read: ({ reader }, credential, key, signal) => reader.getLogs(credential, key.jobId, key, signal),
+  cacheKey: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}`,
+};
 
 export const Query: QueryResolvers = {
   fineTuneJob: (_parent, { id }, ctx) => {
@@ -42,11 +60,11 @@ export const Query: QueryResolvers = {
 export const FineTuneJob: FineTuneJobResolvers = {
   durationSeconds: (job, _args, ctx) => durationSeconds(job, ctx.now()),
   costEstimate: (job, _args, ctx) => estimateCost(job, ctx.prices),
-  checkpoints: (job, _args, ctx) => ctx.loaders.checkpoints.load(job.id),
+  checkpoints: (job, _args, ctx) => ctx.loader(checkpointsOf).load(job.id),
   logs: async (job, { offset, limit }, ctx) => {
     requireRange(offset, 0, Number.MAX_SAFE_INTEGER, 'offset');
     requireRange(limit, 1, MAX_LOG_LINES, 'limit');
-    const logs = await ctx.loaders.logs.load({ jobId: job.id, offset, limit });
+    const logs = await ctx.loader(logsOf).load({ jobId: job.id, offset, limit });
     return { total: logs.total, offset, lines: logs.lines };
   },
 };
