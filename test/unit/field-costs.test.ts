@@ -1,6 +1,7 @@
 import { GraphQLScalarType, isObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import codegenConfig from '../../codegen.js';
+import { FREE, ONE_CALL, mergeModules } from '../../src/modules/costs.js';
 import { fieldCosts, resolvers } from '../../src/modules/index.js';
 import { buildSchema, SDL_GLOBS } from '../../src/schema.js';
 
@@ -45,6 +46,15 @@ describe('field costs (src/modules/*/ beside each resolver)', () => {
         .map((field) => `${typeName}.${field}`),
     );
     expect(stray).toEqual([]);
+  });
+});
+
+describe('mergeModules', () => {
+  it('joins the fields two modules add to one type, and refuses a field both define', () => {
+    const jobOf = { resolvers: { FineTuneJob: { logs: () => null } }, costs: { FineTuneJob: { logs: ONE_CALL } } };
+    const derived = { resolvers: { FineTuneJob: { durationSeconds: () => 1 } }, costs: { FineTuneJob: { durationSeconds: FREE } } };
+    expect(mergeModules([jobOf, derived]).costs).toEqual({ FineTuneJob: { logs: ONE_CALL, durationSeconds: FREE } });
+    expect(() => mergeModules([jobOf, jobOf])).toThrow('Two modules define the resolver of FineTuneJob.logs');
   });
 });
 
