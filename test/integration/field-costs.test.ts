@@ -41,4 +41,14 @@ describe('declared field costs against the emulator', () => {
     stack.emulator.resetStats();
     await expectCallsAsEstimated(`{ fineTuneJobs(pageSize: 3) { total items { id checkpoints { name } } } }`);
   });
+
+  it('each mutation makes the calls its cost declares: a cancel re-reads the job', async () => {
+    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"] }) { id } }`;
+    const { createFineTuneJob } = await stack.ok<{ createFineTuneJob: { id: string } }>(create);
+    expect(stack.upstreamCalls()).toBe(estimate(create));
+    stack.emulator.resetStats();
+    await expectCallsAsEstimated(`mutation { cancelFineTuneJob(id: "${createFineTuneJob.id}") { id status } }`);
+    stack.emulator.resetStats();
+    await expectCallsAsEstimated(`mutation { deleteFineTuneJob(id: "${SEED_JOB_IDS.failed}") { deleted } }`);
+  });
 });
