@@ -74,6 +74,9 @@ const EnvModel = z.object({
   UPSTREAM_SINGLE_FLIGHT: optional(bool),
   DATALOADERS_ENABLED: optional(bool),
   GRAPHQL_JIT: optional(bool),
+  WS_MAX_OPERATIONS_PER_SOCKET: optional(positiveInt),
+  MAX_SUBSCRIPTIONS: optional(positiveInt),
+  MAX_POLLERS: optional(positiveInt),
 });
 
 export interface Config {
@@ -122,6 +125,15 @@ export interface Config {
   dataloaders: boolean;
   /** Compile operations with graphql-jit. */
   jit: boolean;
+  /** Caps on long-lived work, each refused with RATE_LIMITED and `extensions.limit` naming it. */
+  realtime: {
+    /** Operations one WebSocket may have in flight at once. */
+    maxOperationsPerSocket: number;
+    /** Subscriptions open at once in this process, over SSE and WebSocket together. */
+    maxSubscriptions: number;
+    /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
+    maxPollers: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -210,5 +222,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dataloaders: e.DATALOADERS_ENABLED ?? true,
     jit: e.GRAPHQL_JIT ?? true,
+    realtime: {
+      maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET ?? 100,
+      maxSubscriptions: e.MAX_SUBSCRIPTIONS ?? 1_000,
+      maxPollers: e.MAX_POLLERS ?? 200,
+    },
   };
 }

@@ -15,6 +15,7 @@ import { JobWatch } from './modules/live/job-watch.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
+import { useSubscriptionLimit } from './security/live-limits.js';
 import { DashScopeClient, isValidId, type Credential, type FineTuneJobRecord, type ResilienceEvent } from './upstream/dashscope/index.js';
 import { JobReader } from './upstream/job-reader.js';
 import { serveWebSocket } from './websocket.js';
@@ -129,7 +130,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   const serverCredential = config.auth.mode === 'server' ? Object.freeze(credentialFor(config, new Headers())) : null;
   // Also per gateway, never at module scope: what idempotency keys created, and the pollers shared by subscribers.
   const idempotency = new IdempotencyStore<FineTuneJobRecord>();
-  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs });
+  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const isDev = config.env === 'development';
   const closing = new AbortController();
   const deadlines = operationDeadlines(config.operationDeadlineMs);
@@ -185,6 +186,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
+      useSubscriptionLimit(config.realtime.maxSubscriptions),
       // graphql-jit loses a subscription's arguments (its `subscribe` gets none): subscriptions run uncompiled.
       ...(config.jit
         ? [
@@ -198,7 +200,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   });
 
   const server = createServer(yoga.requestListener);
-  const websocket = serveWebSocket(server, yoga, { allowedOrigins: config.corsOrigins });
+  const websocket = serveWebSocket(server, yoga, {
+    allowedOrigins: config.corsOrigins,
+    maxPayloadBytes: config.limits.maxBodyBytes,
+    maxOperationsPerSocket: config.realtime.maxOperationsPerSocket,
+    isDev,
+    logger,
+  });
   return {
     yoga,
     server,
@@ -222,12 +230,12 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log = () => {} } = {}) => {
       closing.abort();
       live.close();
-      await websocket.close();
       log(`not ready; closing the listener in ${readyDelayMs} ms`);
       if (readyDelayMs > 0) await pause(readyDelayMs);
-      const drained = drainServer(server, graceMs);
+      // HTTP and WebSocket operations in flight get the same grace; sockets close as their operations finish.
+      const drained = Promise.all([drainServer(server, graceMs), websocket.drain(graceMs)]);
       log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
-      const { forced } = await drained;
+      const forced = (await drained).some((result) => result.forced);
       log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
       await dashscope.close();
       return { forced };

@@ -1,9 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { CloseCode, makeServer, type ExecutionResult, type FormattedExecutionResult, type ServerOptions } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from './context.js';
+import { badUserInput, maskError } from './errors.js';
+import { capReached } from './security/live-limits.js';
+import type { GatewayLogger } from './security/logger.js';
+import { publicError } from './security/public-errors.js';
 
 interface Roots {
   execute: (args: ExecutionArgs) => unknown;
@@ -18,25 +22,42 @@ interface Enveloped extends Roots {
   validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
 }
 
-/**
- * Cross-site WebSocket hijacking: browsers open WebSockets to any origin without CORS, so an upgrade from a page of
- * another origin is refused unless that origin is allowed. Clients outside a browser send no Origin.
- */
-function originAllowed(request: IncomingMessage, allowedOrigins: readonly string[]): boolean {
-  const origin = request.headers.origin;
-  if (!origin) return true;
-  if (allowedOrigins.includes(origin)) return true;
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
+export interface WebSocketOptions {
+  /** The CORS allow list: the only browser origins that may open a socket. */
+  allowedOrigins: readonly string[];
+  /** The HTTP body limit, applied to each message: a larger one closes the socket with 1009, unread. */
+  maxPayloadBytes: number;
+  /** Operations one socket may have in flight at once. */
+  maxOperationsPerSocket: number;
+  isDev: boolean;
+  logger: GatewayLogger;
+  /** Ping interval; a socket that does not answer a ping within it is dropped. */
+  keepAliveMs?: number;
+}
+
+/** One socket's in-flight operations, each with the signal its upstream calls follow. */
+interface SocketState {
+  socket: WebSocket;
+  upgrade: IncomingMessage;
+  operations: Map<string, AbortController>;
 }
 
 /**
- * The upgrade request as a fetch `Request`, so that the same context function and plugins serve WebSocket operations
- * as HTTP ones. `connectionParams.authorization` (browsers cannot set headers on a WebSocket) takes the place of the
- * Authorization header.
+ * Cross-site WebSocket hijacking: browsers open WebSockets to any origin without CORS, so a page's upgrade is allowed
+ * only from an origin on the CORS list. `Host` proves nothing (DNS rebinding makes it the attacker's name), and
+ * `Origin: null` (sandboxed frames, files) is never on the list. Clients outside a browser send no Origin.
+ */
+function originAllowed(request: IncomingMessage, allowedOrigins: readonly string[]): boolean {
+  const origin = request.headers.origin;
+  return origin === undefined || allowedOrigins.includes(origin);
+}
+
+const PARAM_HEADERS = ['authorization', 'x-dashscope-workspace'];
+
+/**
+ * The operation as a fetch `Request`, so that the same context function and plugins serve it as an HTTP one: the
+ * upgrade's headers, with `connectionParams.authorization` (browsers cannot set headers on a WebSocket) in place of
+ * the Authorization header. A POST: yoga refuses mutations in a GET. `signal` ends with the operation.
  */
 function requestFor(
   upgrade: IncomingMessage,
@@ -47,63 +68,211 @@ function requestFor(
   for (const [name, value] of Object.entries(upgrade.headers)) {
     if (typeof value === 'string') headers.set(name, value);
   }
-  for (const name of ['authorization', 'x-dashscope-workspace']) {
+  for (const name of PARAM_HEADERS) {
     const value = connectionParams?.[name] ?? connectionParams?.[name.replace(/(^|-)\w/g, (c) => c.toUpperCase())];
-    if (typeof value === 'string') headers.set(name, value);
+    if (value === undefined) continue;
+    try {
+      if (typeof value !== 'string') throw new TypeError();
+      headers.set(name, value);
+    } catch {
+      throw badUserInput(`connectionParams.${name} must be a string that is a valid HTTP header value.`);
+    }
   }
-  return new Request(`http://${headers.get('host') ?? 'localhost'}${upgrade.url ?? '/graphql'}`, { headers, signal });
+  return new Request(`http://localhost${upgrade.url ?? '/graphql'}`, { method: 'POST', headers, signal });
 }
 
 /**
- * GraphQL over WebSocket (graphql-ws, `graphql-transport-ws`) on the gateway's own HTTP server and path, executed
- * by the same yoga instance, so that schema, context, limits, error masking and shutdown apply alike.
+ * GraphQL over WebSocket (graphql-ws, `graphql-transport-ws`) on the gateway's own HTTP server and path. Each
+ * operation runs through yoga's enveloped pipeline (parse with the token limit, validation with the operation limits,
+ * context, execute/subscribe with every plugin), and its errors get the same masking, codes and public form as over
+ * HTTP. A bad operation gets an `error` for its id; the socket and its other operations go on.
  */
 export function serveWebSocket(
   server: Server,
   yoga: YogaServerInstance<object, GatewayContext>,
-  options: { allowedOrigins: readonly string[] },
-): { close(): Promise<void> } {
+  options: WebSocketOptions,
+): { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }> } {
+  const { logger, isDev, maxOperationsPerSocket, keepAliveMs = 12_000 } = options;
+  let draining = false;
+  const sockets = new Set<SocketState>();
+  let idle: (() => void) | undefined;
+
   const wss = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,
-    verifyClient: ({ req }: { req: IncomingMessage }) => originAllowed(req, options.allowedOrigins),
+    maxPayload: options.maxPayloadBytes,
+    verifyClient: ({ req }: { req: IncomingMessage }) => !draining && originAllowed(req, options.allowedOrigins),
   });
-  // One signal per socket: its operations' upstream calls end when the socket closes.
-  const sockets = new WeakMap<object, AbortController>();
-  const disposable = useServer(
-    {
-      execute: (args) => (args.rootValue as Roots).execute(args) as never,
-      subscribe: (args) => (args.rootValue as Roots).subscribe(args) as never,
-      onClose: (ctx) => sockets.get(ctx)?.abort(),
-      onSubscribe: async (ctx, _id, payload) => {
-        let controller = sockets.get(ctx);
-        if (!controller) sockets.set(ctx, (controller = new AbortController()));
-        const request = requestFor(ctx.extra.request, ctx.connectionParams, controller.signal);
+
+  /** An error as a client sees it over HTTP: masked (and the original logged), coded, without `extensions.http`. */
+  const toPublic = (error: unknown): GraphQLError => {
+    const masked = maskError(error, 'Unexpected error.', isDev);
+    if (masked !== error) logger.error(error);
+    const result = publicError(masked instanceof GraphQLError ? masked : new GraphQLError(masked.message), isDev);
+    if (!result.extensions.http) return result;
+    const extensions = { ...result.extensions };
+    delete extensions.http;
+    return new GraphQLError(result.message, {
+      nodes: result.nodes,
+      source: result.source,
+      positions: result.positions,
+      path: result.path,
+      extensions,
+    });
+  };
+
+  /** The operation is over: its upstream calls end, and a draining socket with nothing left in flight closes. */
+  const end = (state: SocketState, id: string) => {
+    const operation = state.operations.get(id);
+    if (!operation) return;
+    state.operations.delete(id);
+    operation.abort();
+    if (draining) closeIfIdle(state);
+  };
+  // After graphql-ws has sent the operation's `complete` (it does once `onComplete` returns).
+  const closeIfIdle = (state: SocketState) =>
+    setImmediate(() => {
+      if (state.operations.size === 0) state.socket.close(1001, 'Going away');
+    });
+
+  const hooks: ServerOptions<Record<string, unknown>, SocketState> = {
+    execute: (args) => (args.rootValue as Roots).execute(args) as never,
+    subscribe: (args) => (args.rootValue as Roots).subscribe(args) as never,
+    onSubscribe: async (ctx, id, payload) => {
+      const state = ctx.extra;
+      if (state.operations.size >= maxOperationsPerSocket) {
+        return [
+          toPublic(
+            capReached(
+              'maxOperationsPerSocket',
+              `This socket has ${maxOperationsPerSocket} operations in flight, the most allowed; wait for one to finish.`,
+            ),
+          ),
+        ];
+      }
+      const operation = new AbortController();
+      state.operations.set(id, operation);
+      try {
+        const request = requestFor(state.upgrade, ctx.connectionParams, operation.signal);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
           request,
           params: payload,
         }) as Enveloped;
         const document = parse(payload.query);
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        const args: ExecutionArgs = {
+        if (errors.length > 0) {
+          end(state, id);
+          return errors.map(toPublic);
+        }
+        // A failure while executing is a result with errors, never a rejection (that would close the whole socket).
+        const guard =
+          (run: (args: ExecutionArgs) => unknown) =>
+          async (args: ExecutionArgs): Promise<unknown> => {
+            try {
+              return await run(args);
+            } catch (error) {
+              return { errors: [error] };
+            }
+          };
+        return {
           schema,
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies Roots,
+          rootValue: { execute: guard(execute), subscribe: guard(subscribe) } satisfies Roots,
         };
-        return args;
-      },
+      } catch (error) {
+        end(state, id);
+        return [toPublic(error)];
+      }
     },
-    wss,
-  );
+    onNext: (_ctx, _id, _payload, _args, result: ExecutionResult): FormattedExecutionResult | void => {
+      if (!result.errors?.length) return;
+      return { ...result, errors: result.errors.map((error) => toPublic(error).toJSON()) };
+    },
+    onError: (ctx, id, _payload, errors) => {
+      end(ctx.extra, id);
+      return errors.map((error) => toPublic(error).toJSON());
+    },
+    onComplete: (ctx, id) => end(ctx.extra, id),
+    onClose: (ctx) => {
+      for (const id of [...ctx.extra.operations.keys()]) end(ctx.extra, id);
+    },
+  };
+  const graphqlWs = makeServer(hooks);
+
+  wss.on('error', (error) => logger.error('WebSocket server error:', error));
+  wss.on('connection', (socket, upgrade) => {
+    const state: SocketState = { socket, upgrade, operations: new Map() };
+    sockets.add(state);
+    // ws has already closed the socket (1009 for a message over maxPayload, 1002 for a protocol error).
+    socket.on('error', (error) => logger.warn('WebSocket closed on a client error:', error.message));
+    let alive = true;
+    socket.on('pong', () => (alive = true));
+    const keepAlive = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, keepAliveMs);
+    keepAlive.unref();
+    const closed = graphqlWs.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            socket.send(data, () => resolve());
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          // A text or binary message, as one Buffer (ws' default binaryType).
+          socket.on('message', (data: Buffer) => {
+            handle(data.toString()).catch((error: unknown) => {
+              logger.error('WebSocket message handling failed:', error);
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }),
+      },
+      state,
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(keepAlive);
+      sockets.delete(state);
+      void closed(code, reason.toString()).finally(() => {
+        if (sockets.size === 0) idle?.();
+      });
+    });
+  });
+
+  const closeServer = () => new Promise<void>((resolve) => wss.close(() => resolve()));
   return {
+    /** At once: every socket dropped with whatever it has in flight (tests, or after the grace). */
     close: async () => {
-      await disposable.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      draining = true;
+      for (const { socket } of sockets) socket.terminate();
+      await closeServer();
+    },
+    /**
+     * Graceful: no new sockets; each socket closes (1001) once its in-flight operations have answered (subscriptions
+     * end with `complete` on the gateway's `closing` signal); after `graceMs` the rest are dropped.
+     */
+    drain: async (graceMs) => {
+      draining = true;
+      const allClosed = new Promise<void>((resolve) => {
+        idle = resolve;
+        if (sockets.size === 0) resolve();
+      });
+      for (const state of sockets) closeIfIdle(state);
+      let timer: NodeJS.Timeout | undefined;
+      const forced = await Promise.race([
+        allClosed.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (forced) for (const { socket } of sockets) socket.terminate();
+      await closeServer();
+      return { forced };
     },
   };
 }

@@ -13,7 +13,22 @@ const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{6,}/g;
 /** Anything that looks like a DashScope key, masked: for log lines and for upstream messages passed to clients. */
 export const maskKeys = (text: string): string => text.replace(KEY_LIKE, 'sk-***');
 
-/** A log line without credentials: `Authorization`-like fields blanked, bearer tokens and `sk-` keys masked. */
+// Line breaks (also U+2028/2029, which some log viewers break on) and other control characters.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Control characters escaped (`\n`, `\r`, `\u001b`, …): whatever a client put in a model name, an id, a header or a
+ * connection parameter, it cannot start a forged log line or drive a terminal. A stack trace stays on its one line.
+ */
+export const escapeControl = (text: string): string =>
+  text.replace(CONTROL, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/**
+ * A log line without credentials: `Authorization`-like fields blanked, bearer tokens and `sk-` keys masked, and
+ * control characters escaped so that one call is one line.
+ */
 export function redact(args: readonly unknown[]): string {
   const text = args
     .map((arg) => {
@@ -26,7 +41,7 @@ export function redact(args: readonly unknown[]): string {
       }
     })
     .join(' ');
-  return maskKeys(text.replace(BEARER, '$1 [redacted]'));
+  return escapeControl(maskKeys(text.replace(BEARER, '$1 [redacted]')));
 }
 
 const consoleSink: LogSink = (level, line) => console[level](line);

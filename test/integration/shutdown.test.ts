@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'graphql-ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { startStack } from '../support/stack.js';
@@ -127,6 +129,23 @@ describe('on SIGTERM', () => {
     expect(await response.json()).toEqual({ data: { fineTuneJob: { id: SEED_JOB_IDS.running, status: 'RUNNING' } } });
     await logged(/shutdown: in-flight operations finished/);
     expect(await exited).toBe(0);
+  });
+
+  it('lets a query in flight on a WebSocket answer too, and exits 0', async () => {
+    const { child, url, logged, exited } = await startGateway({ SHUTDOWN_GRACE_MS: '10000' });
+    const client = createClient({ url: url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind: 'delay', ms: 1_000 } });
+      const inFlight = client.iterate({ query: QUERY, variables: { id: SEED_JOB_IDS.running } }).next();
+      await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(1));
+
+      child.kill('SIGTERM');
+      expect((await inFlight).value).toEqual({ data: { fineTuneJob: { id: SEED_JOB_IDS.running, status: 'RUNNING' } } });
+      await logged(/shutdown: in-flight operations finished/);
+      expect(await exited).toBe(0);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('after the grace period closes what is still open, and still exits 0', async () => {

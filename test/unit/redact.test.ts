@@ -24,4 +24,16 @@ describe('the redacting logger', () => {
     logger.error('key', 'sk-secret-abcdef');
     expect(lines).toEqual(['ERROR key sk-***']);
   });
+
+  it('escapes CR, LF and other control characters, so that a client value cannot start a forged line', () => {
+    const lines: string[] = [];
+    const logger = createLogger('info', (_level, line) => lines.push(line));
+    logger.warn('unknown model', 'qwen\r\nERROR forged\u2028line\u001b[31m', { id: 'a\nb' });
+    expect(lines).toEqual(['WARN unknown model qwen\\r\\nERROR forged\\u2028line\\u001b[31m {"id":"a\\nb"}']);
+    expect(lines[0]).not.toMatch(/[\r\n\u2028\u2029]/);
+    expect(lines[0]).not.toContain('\u001b');
+    // Errors too: a stack trace stays one line.
+    logger.error(new Error('boom'));
+    expect(lines[1]).toMatch(/^ERROR Error: boom\\n {4}at /);
+  });
 });

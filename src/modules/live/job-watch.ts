@@ -4,6 +4,7 @@ import type { GraphQLError } from 'graphql';
 import { GatewayError, fromUpstreamError } from '../../errors.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import { UpstreamError, type Credential, type DashScopeClient, type FineTuneJobRecord } from '../../upstream/dashscope/index.js';
+import { capReached } from '../../security/live-limits.js';
 import { Channel } from './channel.js';
 
 export interface JobLogLine {
@@ -22,6 +23,8 @@ export interface JobWatchOptions {
   intervalMs: number;
   /** Longest wait between attempts after upstream failures. */
   maxBackoffMs?: number;
+  /** Pollers running at once; a subscriber that would start one more is refused (RATE_LIMITED, `maxPollers`). */
+  maxPollers?: number;
 }
 
 /** Log lines read per upstream call (the contract's maximum). */
@@ -237,7 +240,7 @@ export class JobWatch {
   private closed = false;
 
   constructor(options: JobWatchOptions) {
-    this.options = { maxBackoffMs: 30_000, ...options };
+    this.options = { maxBackoffMs: 30_000, maxPollers: Infinity, ...options };
   }
 
   /** The job at once (as the poller last read it, or after a first read), then each change; ends after a terminal state. */
@@ -264,6 +267,10 @@ export class JobWatch {
     const key = `${credentialScope(credential)}\u0000${jobId}`;
     const existing = this.pollers.get(key);
     if (existing?.active) return existing;
+    // Joining a running poller costs no upstream calls; only a new one counts against the cap.
+    if (this.pollers.size - (existing ? 1 : 0) >= this.options.maxPollers) {
+      throw capReached('maxPollers', `The gateway watches at most ${this.options.maxPollers} jobs at once; try again later.`);
+    }
     const poller: JobPoller = new JobPoller(this.options, credential, jobId, () => {
       if (this.pollers.get(key) === poller) this.pollers.delete(key);
     });

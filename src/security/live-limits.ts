@@ -1,0 +1,41 @@
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { GatewayError } from '../errors.js';
+
+/** The caps on long-lived work (config.realtime), as named in `extensions.limit`. */
+export type LiveLimitName = 'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxPollers';
+
+/** A cap on concurrent work reached: RATE_LIMITED (retryable once some of that work ends), naming the cap. */
+export function capReached(limit: LiveLimitName, message: string): GatewayError {
+  return new GatewayError(message, { code: 'RATE_LIMITED', retryable: true, limit });
+}
+
+/**
+ * At most `max` subscriptions open at once in the process, whatever their transport (SSE and graphql-ws both
+ * subscribe through yoga's enveloped `subscribe`). A slot is taken before the stream starts and given back when it
+ * ends, however it ends.
+ */
+export function useSubscriptionLimit(max: number): Plugin {
+  let open = 0;
+  return {
+    onSubscribe({ setResultAndStopExecution }) {
+      if (open >= max) {
+        setResultAndStopExecution({
+          errors: [capReached('maxSubscriptions', `The gateway serves at most ${max} subscriptions at once; try again later.`)],
+        });
+        return;
+      }
+      open++;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        open--;
+      };
+      return {
+        // An error instead of a stream (bad argument, unknown job) holds no slot.
+        onSubscribeResult: ({ result }) => (isAsyncIterable(result) ? { onEnd: release } : release()),
+        onSubscribeError: release,
+      };
+    },
+  };
+}
