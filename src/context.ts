@@ -45,6 +45,8 @@ export interface GatewayContext {
   idempotency: IdempotencyStore<FineTuneJobRecord>;
   /** Gateway-wide: the job pollers shared by every subscriber. */
   live: JobWatch;
+  /** Aborts when the client goes away or the operation deadline passes: a write that must answer by then races it. */
+  signal: AbortSignal | undefined;
 }
 
 export interface ContextDeps {
@@ -124,6 +126,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     client: deps.client,
     idempotency: deps.idempotency ?? new IdempotencyStore(),
     live: deps.live ?? new JobWatch({ client: deps.client, intervalMs: 3_000 }),
+    signal,
   };
 }
 

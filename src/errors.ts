@@ -25,6 +25,8 @@ export interface GatewayErrorExtensions {
   argumentName?: string;
   /** For BAD_USER_INPUT: the operation limit exceeded (`maxDepth`, `maxUpstreamCalls`, …). */
   limit?: string;
+  /** On a create that failed after it may have reached DashScope: the job may exist (see createFineTuneJob). */
+  jobMayExist?: boolean;
   /** HTTP status for a request rejected as a whole (yoga reads it and leaves it out of the response). */
   http?: { status: number; spec?: boolean };
 }

@@ -225,19 +225,22 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await dashscope.close();
+      await dashscope.close(0);
     },
     shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log = () => {} } = {}) => {
       closing.abort();
       live.close();
       log(`not ready; closing the listener in ${readyDelayMs} ms`);
       if (readyDelayMs > 0) await pause(readyDelayMs);
+      const graceEnds = Date.now() + graceMs;
       // HTTP and WebSocket operations in flight get the same grace; sockets close as their operations finish.
       const drained = Promise.all([drainServer(server, graceMs), websocket.drain(graceMs)]);
       log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
       const forced = (await drained).some((result) => result.forced);
       log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
-      await dashscope.close();
+      // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
+      // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.
+      await dashscope.close(Math.max(0, graceEnds - Date.now()));
       return { forced };
     },
     closing: closing.signal,

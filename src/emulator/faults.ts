@@ -40,15 +40,18 @@ export class FaultRules {
 }
 
 /**
- * Answers with `fault` instead of (or bending) the normal reply. `normal` runs the route's handler, so a fault that
- * never calls it (status, html, hang…) leaves the emulator's state untouched. `sleep` ends with the emulator.
+ * Answers with `fault` instead of (or bending) the normal reply. `handle` runs the route's handler, so a fault that
+ * never calls it (status, html, hang…) leaves the emulator's state untouched, unless the fault is `processed`: then the
+ * handler runs first (a create makes its job) and the fault replaces its answer. `sleep` ends with the emulator.
  */
 export async function deliverFault(
   res: ServerResponse,
   fault: Fault,
-  normal: () => Promise<Reply>,
+  handle: () => Promise<Reply>,
   sleep: (ms: number) => Promise<void>,
 ): Promise<void> {
+  const processed = fault.processed ? await handle() : undefined;
+  const normal = processed ? () => Promise.resolve(processed) : handle;
   switch (fault.kind) {
     case 'status':
       return send(

@@ -46,7 +46,11 @@ export interface EmulatorStats {
   maxInFlight: number;
 }
 
-export type Fault =
+/**
+ * `processed`: the request takes effect first (a create creates its job), then the fault replaces its answer: a
+ * write whose answer is lost on the way back.
+ */
+export type Fault = { processed?: boolean } & (
   | { kind: 'status'; status: number; code?: string; message?: string; retryAfter?: string }
   | { kind: 'delay'; ms: number }
   | { kind: 'hang' }
@@ -55,7 +59,8 @@ export type Fault =
   | { kind: 'html'; status?: number }
   | { kind: 'not-json' }
   | { kind: 'slow-body'; ms: number }
-  | { kind: 'body'; status?: number; body: unknown };
+  | { kind: 'body'; status?: number; body: unknown }
+);
 
 export interface FaultRule {
   match?: { route?: Route; method?: string; jobId?: string; apiKey?: string };

@@ -115,7 +115,8 @@ export type DeleteFineTuneJobPayload = {
  *
  * Alongside the code, `extensions.retryable` (Boolean) says whether the same request may succeed later,
  * `extensions.retryAfterSeconds` is set where the upstream sent `Retry-After`, and where the upstream answered,
- * `extensions.upstream` is `{ code, httpStatus, requestId }` with the upstream's own values.
+ * `extensions.upstream` is `{ code, httpStatus, requestId }` with the upstream's own values. `extensions.jobMayExist`
+ * is `true` on a create that failed after it may have reached DashScope: the job may exist (see `createFineTuneJob`).
  */
 export type ErrorCode =
   /** An argument is invalid (bad id, out-of-range page size, upstream 400 InvalidParameter). Nothing was sent upstream for a rejected argument. */
@@ -371,7 +372,12 @@ export type Mutation = {
    * Starts a fine-tune job. The input is checked before anything is sent upstream (`BAD_USER_INPUT` naming the field);
    * only the hyper-parameters given are sent. Never retried automatically. With an `idempotencyKey`, a repeated call
    * with the same key, the same credential and the same input within 10 minutes returns the job the first call created
-   * instead of starting another; the same key with a different input is a `CONFLICT`.
+   * instead of starting another; the same key with a different input is a `CONFLICT`. It answers by the operation
+   * deadline. A failure after the request may have reached DashScope (a timeout, a reset, an unreadable answer) carries
+   * `extensions.jobMayExist: true`: with a key, retry with the same key and input (the gateway finds the job it may have
+   * made, by a `jobName` it sets when you set none, and creates none if it exists); without one, check `fineTuneJobs`
+   * first. With your own `jobName`, a retry matches one job of that name, model and files made since the first attempt;
+   * several such jobs: `CONFLICT`, nothing created.
    */
   createFineTuneJob: FineTuneJob;
   /**

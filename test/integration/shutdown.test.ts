@@ -164,6 +164,38 @@ describe('on SIGTERM', () => {
   });
 });
 
+describe('on SIGTERM with an upstream request that hangs', () => {
+  it('destroys the upstream pool after the grace period: exits within the grace plus a small margin', async () => {
+    const graceMs = 300;
+    // Upstream timeouts far beyond the test: closing the pool politely would wait for them.
+    const { child, url, logged, exited } = await startGateway({
+      SHUTDOWN_GRACE_MS: String(graceMs),
+      UPSTREAM_HEADERS_TIMEOUT_MS: '60000',
+      UPSTREAM_BODY_TIMEOUT_MS: '60000',
+    });
+    // A create is not tied to its request: it would go on after the client's connection is closed.
+    emulator.injectFault({ match: { route: 'create' }, fault: { kind: 'hang' } });
+    const stuck = fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`,
+        variables: { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } },
+      }),
+    }).catch(() => 'connection closed');
+    await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(1));
+
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    await logged(/shutdown: grace period over/);
+    expect(await exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(graceMs + 2_500);
+    await stuck;
+    // The gateway's end closed the hung upstream connection too.
+    await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(0));
+  });
+});
+
 describe('gateway.shutdown()', () => {
   it('gives an open SSE subscription a clean end (a complete event), so that the drain need not force it', async () => {
     const stack = await startStack();

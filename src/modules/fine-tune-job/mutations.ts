@@ -1,8 +1,19 @@
-import { badUserInput, fromUpstreamError } from '../../errors.js';
+import type { GatewayContext } from '../../context.js';
+import { abortedOperationError, deadlinePassed } from '../../deadline.js';
+import { GatewayError, badUserInput, fromUpstreamError, type GatewayErrorExtensions } from '../../errors.js';
 import type { MutationResolvers } from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
-import { UpstreamError, toCreateJobBody } from '../../upstream/dashscope/index.js';
+import {
+  UpstreamError,
+  mayHaveTakenEffect,
+  toCreateJobBody,
+  type CreateJobBody,
+  type Credential,
+  type FineTuneJobRecord,
+} from '../../upstream/dashscope/index.js';
 import { parseCreateInput } from './create-input.js';
+import { fingerprintOf, type Attempt } from './idempotency.js';
+import { findCreatedJob, idempotencyMarker } from './reconcile.js';
 import { checkJobId } from './resolvers.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -21,19 +32,86 @@ async function upstream<T>(write: Promise<T>): Promise<T> {
   }
 }
 
+const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
+
+/** What a client must be told when a create may have made its job: whether and how a retry is safe. */
+function mayExist(message: string, extensions: GatewayErrorExtensions, keyed: boolean): GatewayError {
+  const advice = keyed
+    ? 'DashScope may have created the job: a retry with the same idempotencyKey is safe, and returns that job instead of creating another.'
+    : 'DashScope may have created the job: check your jobs (fineTuneJobs) before creating it again. With an idempotencyKey, a retry would be safe.';
+  return new GatewayError(`${message} ${advice}`, { ...extensions, retryable: keyed, jobMayExist: true });
+}
+
+function createFailure(error: unknown, keyed: boolean): unknown {
+  if (!(error instanceof UpstreamError)) return error;
+  const mapped = fromUpstreamError(error);
+  return mayHaveTakenEffect(error.failure)
+    ? mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, keyed)
+    : mapped;
+}
+
+/**
+ * A write answers by the operation deadline even when DashScope has not: the call itself goes on (bounded by the
+ * upstream timeouts), so that a create's outcome is still recorded for its idempotency key, and a retry gets its job.
+ */
+function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: () => GatewayError): Promise<T> {
+  if (!signal) return write;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : abortedOperationError(signal));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A cancel or delete cut off by the deadline may still take effect; repeating it is harmless. */
+const writeCutOff = (action: string, id: string) => () =>
+  new GatewayError(
+    `The operation deadline passed before DashScope answered the ${action} of fine-tune job "${id}"; it may still take effect: read the job to see, or repeat the ${action}.`,
+    { code: 'UPSTREAM_TIMEOUT', retryable: true },
+  );
+
+/**
+ * A create with an idempotency key: marked so that a retry after a lost answer can find its job, shared by concurrent
+ * duplicates, and after an ambiguous failure preceded by a search for that job (src/modules/fine-tune-job/reconcile.ts).
+ */
+function keyedCreate(ctx: GatewayContext, credential: Credential, body: CreateJobBody, key: string): Promise<FineTuneJobRecord> {
+  const scope = credentialScope(credential);
+  const marked = body.job_name === undefined ? { ...body, job_name: idempotencyMarker(scope, key, fingerprintOf(body)) } : body;
+  const query = { name: marked.job_name!, marked: marked !== body, model: body.model, trainingFileIds: body.training_file_ids };
+  const list = (page: number, pageSize: number) => ctx.client.listJobs(credential, { page, pageSize, model: body.model });
+  const attempt = async ({ ambiguousSince }: Attempt) => {
+    if (ambiguousSince === undefined) return ctx.client.createJob(credential, marked);
+    const found = await findCreatedJob(list, { ...query, since: ambiguousSince }).catch((error: unknown) => {
+      // The search failed: the job of the earlier attempt may still exist.
+      if (!(error instanceof UpstreamError)) throw error;
+      const mapped = fromUpstreamError(error);
+      throw mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, true);
+    });
+    return found ?? ctx.client.createJob(credential, marked);
+  };
+  return ctx.idempotency.run(scope, key, body, attempt, mayHaveCreated);
+}
+
 /* Writes go to the client directly: never retried, never cached. None is tied to the request's signal: a write
    that reached DashScope finishes (and a create is remembered for its idempotency key) even if the caller left. */
 export const Mutation: MutationResolvers = {
-  createFineTuneJob: async (_parent, { input, idempotencyKey }, ctx) => {
+  createFineTuneJob: async (_parent, { input, idempotencyKey: key }, ctx) => {
     const body = toCreateJobBody(parseCreateInput(input));
-    if (idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    if (key != null && !IDEMPOTENCY_KEY.test(key)) {
       throw badUserInput('idempotencyKey must be 1 to 128 printable ASCII characters without spaces.', 'idempotencyKey');
     }
     const credential = ctx.credential();
-    const create = () => ctx.client.createJob(credential, body);
-    const job = await upstream(
-      idempotencyKey == null ? create() : ctx.idempotency.run(credentialScope(credential), idempotencyKey, body, create),
-    );
+    const create = key == null ? ctx.client.createJob(credential, body) : keyedCreate(ctx, credential, body, key);
+    const cutOff = () =>
+      mayExist(
+        'The operation deadline passed before DashScope answered the create.',
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+        key != null,
+      );
+    const job = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
+      throw createFailure(error, key != null);
+    });
     ctx.invalidateJob(job.id);
     return job;
   },
@@ -41,7 +119,7 @@ export const Mutation: MutationResolvers = {
   cancelFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
     try {
-      await upstream(ctx.client.cancelJob(ctx.credential(), id));
+      await upstream(byDeadline(ctx.client.cancelJob(ctx.credential(), id), ctx.signal, writeCutOff('cancel', id)));
     } finally {
       // Even a refused cancel says the job moved on: no copy read before may be served.
       ctx.invalidateJob(id);
@@ -52,7 +130,7 @@ export const Mutation: MutationResolvers = {
   deleteFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
     try {
-      await upstream(ctx.client.deleteJob(ctx.credential(), id));
+      await upstream(byDeadline(ctx.client.deleteJob(ctx.credential(), id), ctx.signal, writeCutOff('delete', id)));
     } finally {
       ctx.invalidateJob(id);
     }

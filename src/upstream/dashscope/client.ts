@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
@@ -182,8 +183,20 @@ export class DashScopeClient {
     parse(OperationStatusModel, output, subject, 'deleting');
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  /**
+   * Lets the requests in flight finish for up to `graceMs`, then destroys the pool: a hung request would otherwise
+   * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
+   */
+  async close(graceMs?: number): Promise<void> {
+    const closed = this.pool.close();
+    if (graceMs === undefined) return closed;
+    const grace = new AbortController();
+    const timedOut = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
+    grace.abort();
+    if (timedOut) {
+      closed.catch(() => {}); // settles once destroyed; nothing to report
+      await this.pool.destroy();
+    }
   }
 
   private job(output: unknown, subject: string, action: UpstreamFailure['action']): FineTuneJobRecord {

@@ -49,3 +49,34 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }
+
+/** Failures that happen before a request is sent: the upstream cannot have acted on it. */
+const NOT_SENT_DETAILS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether a write that failed this way may still have taken effect upstream: it may have been sent and processed,
+ * only its answer was lost (a timeout after sending, a reset, a 2xx with a body we cannot read, a proxy's 5xx).
+ * DashScope has no idempotency key, so a create that failed so must be reconciled before it is sent again. A failure
+ * before sending, or an answer in DashScope's own error envelope (4xx, or a 5xx with its `code`), did not create.
+ */
+export function mayHaveTakenEffect(f: UpstreamFailure): boolean {
+  if (f.shed) return false;
+  switch (f.kind) {
+    case 'invalid-request':
+      return false;
+    case 'timeout':
+    case 'unavailable':
+      return !NOT_SENT_DETAILS.has(f.detail ?? '');
+    case 'bad-response':
+      return true;
+    case 'http':
+      return (f.httpStatus ?? 0) >= 500 && (f.code === undefined || f.httpStatus === 504);
+  }
+}

@@ -1,6 +1,6 @@
 export { DashScopeClient, type Credential, type CreateJobBody, type DashScopeClientOptions, type ListJobsParams } from './client.js';
 export { HYPER_PARAMETER_KEYS, TRAINING_TYPES, toCreateJobBody, type CreateJobInput, type HyperParameterName } from './create-job.js';
-export { UpstreamError, type UpstreamFailure } from './errors.js';
+export { UpstreamError, mayHaveTakenEffect, type UpstreamFailure } from './errors.js';
 export { invalidIdReason, isValidId } from './ids.js';
 export { DEFAULT_RESILIENCE, Resilience, type BreakerState, type ResilienceEvent, type ResilienceOptions } from './resilience.js';
 export type { CheckpointRecord, FineTuneJobRecord, HyperParametersRecord, JobLogsRecord, JobPageRecord } from './models.js';

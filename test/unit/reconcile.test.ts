@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/errors.js';
+import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
+import {
+  CLOCK_SKEW_MS,
+  SEARCH_MAX_PAGES,
+  SEARCH_PAGE_SIZE,
+  findCreatedJob,
+  idempotencyMarker,
+  matchesCreate,
+  type CreatedJobQuery,
+} from '../../src/modules/fine-tune-job/reconcile.js';
+import { UpstreamError, mayHaveTakenEffect, type FineTuneJobRecord, type UpstreamFailure } from '../../src/upstream/dashscope/index.js';
+
+const SINCE = Date.parse('2026-05-27T10:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function job(id: string, name: string, createdMs: number | null, overrides: Partial<FineTuneJobRecord> = {}): FineTuneJobRecord {
+  return {
+    id,
+    name,
+    model: 'qwen3-8b',
+    trainingFileIds: ['file-1'],
+    createdAt: createdMs === null ? null : iso(createdMs),
+    ...overrides,
+  } as FineTuneJobRecord;
+}
+
+const marked: CreatedJobQuery = { name: 'gw-idem-abc', marked: true, model: 'qwen3-8b', trainingFileIds: ['file-1'], since: SINCE };
+const named: CreatedJobQuery = { ...marked, name: 'my-run', marked: false };
+
+/** Pages of `jobs` (newest first), recording which pages were read. */
+function pages(jobs: FineTuneJobRecord[], invalidJobs = 0) {
+  const read: number[] = [];
+  const list = (page: number, pageSize: number) => {
+    read.push(page);
+    const slice = jobs.slice((page - 1) * pageSize, page * pageSize);
+    return Promise.resolve({ total: jobs.length, jobs: slice, invalidJobs: page === 1 ? invalidJobs : 0 });
+  };
+  return { list, read };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<GatewayError> {
+  const error = await promise.then(
+    () => expect.unreachable('expected a refusal'),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(GatewayError);
+  expect((error as GatewayError).extensions).toMatchObject({ code: 'CONFLICT', retryable: false, jobMayExist: true });
+  return error as GatewayError;
+}
+
+describe('idempotencyMarker', () => {
+  it('is stable for one intent, different for another scope, key or input, and reveals none of them', () => {
+    const marker = idempotencyMarker('scope', 'key', 'input');
+    expect(marker).toMatch(/^gw-idem-[0-9a-f]{32}$/);
+    expect(idempotencyMarker('scope', 'key', 'input')).toBe(marker);
+    expect(new Set([marker, idempotencyMarker('other', 'key', 'input'), idempotencyMarker('scope', 'k', 'input')]).size).toBe(3);
+    expect(idempotencyMarker('scope', 'key', 'other input')).not.toBe(marker);
+    expect(idempotencyMarker('scope\u0000key', '', 'input')).not.toBe(idempotencyMarker('scope', 'key', 'input'));
+  });
+});
+
+describe('matchesCreate', () => {
+  it('a marked create: the marker and the model, whatever the age', () => {
+    expect(matchesCreate(job('a', 'gw-idem-abc', SINCE - 3_600_000), marked)).toBe(true);
+    expect(matchesCreate(job('a', 'gw-idem-abd', SINCE), marked)).toBe(false);
+    expect(matchesCreate(job('a', 'gw-idem-abc', SINCE, { model: 'qwen3-14b' }), marked)).toBe(false);
+  });
+
+  it('a caller-named create: name, model, the same files in order, created since the attempt less the clock skew', () => {
+    expect(matchesCreate(job('a', 'my-run', SINCE + 1_000), named)).toBe(true);
+    expect(matchesCreate(job('a', 'my-run', SINCE - CLOCK_SKEW_MS), named)).toBe(true);
+    expect(matchesCreate(job('a', 'my-run', SINCE - CLOCK_SKEW_MS - 1_000), named)).toBe(false);
+    expect(matchesCreate(job('a', 'my-run', SINCE, { trainingFileIds: ['file-2'] }), named)).toBe(false);
+    expect(matchesCreate(job('a', 'my-run', SINCE, { trainingFileIds: ['file-1', 'file-2'] }), named)).toBe(false);
+    // Unknown age counts as a candidate: it can only make the search refuse.
+    expect(matchesCreate(job('a', 'my-run', null), named)).toBe(true);
+  });
+});
+
+describe('findCreatedJob', () => {
+  it('returns the marked job, stopping at the page that holds it', async () => {
+    const jobs = [
+      ...Array.from({ length: SEARCH_PAGE_SIZE }, (_, i) => job(`n${i}`, `other-${i}`, SINCE + 5_000)),
+      job('mine', 'gw-idem-abc', SINCE + 1_000),
+    ];
+    const { list, read } = pages(jobs);
+    expect((await findCreatedJob(list, marked))?.id).toBe('mine');
+    expect(read).toEqual([1, 2]);
+  });
+
+  it('finds none when the list ends, or reaches jobs older than the attempt, without the marker', async () => {
+    expect(await findCreatedJob(pages([job('x', 'other', SINCE)]).list, marked)).toBeUndefined();
+    const older = Array.from({ length: SEARCH_PAGE_SIZE * 3 }, (_, i) => job(`o${i}`, 'other', SINCE - CLOCK_SKEW_MS - 1_000 - i));
+    const { list, read } = pages(older);
+    expect(await findCreatedJob(list, marked)).toBeUndefined();
+    expect(read).toEqual([1]);
+  });
+
+  it('refuses when more recent jobs exist than it reads', async () => {
+    const recent = Array.from({ length: SEARCH_PAGE_SIZE * (SEARCH_MAX_PAGES + 1) }, (_, i) => job(`r${i}`, 'other', SINCE + 1_000));
+    const { list, read } = pages(recent);
+    expect((await refusal(findCreatedJob(list, marked))).message).toContain('could not check');
+    expect(read).toHaveLength(SEARCH_MAX_PAGES);
+  });
+
+  it('refuses when a list element could not be read and no job matched', async () => {
+    expect((await refusal(findCreatedJob(pages([job('x', 'other', SINCE)], 1).list, marked))).message).toContain('could not read');
+  });
+
+  it('a caller-named create: one match is the job, none is none, several refuse', async () => {
+    expect((await findCreatedJob(pages([job('x', 'other', SINCE), job('mine', 'my-run', SINCE + 1)]).list, named))?.id).toBe('mine');
+    expect(await findCreatedJob(pages([job('old', 'my-run', SINCE - CLOCK_SKEW_MS - 1)]).list, named)).toBeUndefined();
+    const two = [job('a', 'my-run', SINCE + 2), job('b', 'my-run', SINCE + 1)];
+    expect((await refusal(findCreatedJob(pages(two).list, named))).message).toContain('2 jobs named "my-run" match this create (a, b)');
+  });
+});
+
+describe('mayHaveTakenEffect', () => {
+  const f = (failure: Partial<UpstreamFailure>): UpstreamFailure => ({
+    subject: 'a job',
+    action: 'creating',
+    kind: 'unavailable',
+    ...failure,
+  });
+  it.each<[string, Partial<UpstreamFailure>, boolean]>([
+    ['a headers timeout', { kind: 'timeout', detail: 'UND_ERR_HEADERS_TIMEOUT' }, true],
+    ['a body timeout', { kind: 'timeout', detail: 'UND_ERR_BODY_TIMEOUT' }, true],
+    ['a connect timeout', { kind: 'timeout', detail: 'UND_ERR_CONNECT_TIMEOUT' }, false],
+    ['a reset', { kind: 'unavailable', detail: 'ECONNRESET' }, true],
+    ['a socket closed by the other side', { kind: 'unavailable', detail: 'UND_ERR_SOCKET' }, true],
+    ['the pool destroyed at shutdown', { kind: 'unavailable', detail: 'UND_ERR_DESTROYED' }, true],
+    ['a refused connection', { kind: 'unavailable', detail: 'ECONNREFUSED' }, false],
+    ['an unknown host', { kind: 'unavailable', detail: 'ENOTFOUND' }, false],
+    ['a call shed by the breaker', { kind: 'unavailable', detail: 'the circuit breaker is open', shed: true }, false],
+    ['an unreadable 2xx', { kind: 'bad-response' }, true],
+    ['a refused request', { kind: 'invalid-request' }, false],
+    ['a 400', { kind: 'http', httpStatus: 400, code: 'InvalidParameter' }, false],
+    ['a 429', { kind: 'http', httpStatus: 429, code: 'Throttling' }, false],
+    ['a DashScope 500', { kind: 'http', httpStatus: 500, code: 'InternalError' }, false],
+    ['a proxy 502 page', { kind: 'http', httpStatus: 502 }, true],
+    ['a 504', { kind: 'http', httpStatus: 504, code: 'GatewayTimeout' }, true],
+  ])('%s: %s', (_name, failure, expected) => {
+    expect(mayHaveTakenEffect(f(failure))).toBe(expected);
+  });
+});
+
+describe('IdempotencyStore after an ambiguous failure', () => {
+  const ambiguous = () => new UpstreamError({ kind: 'unavailable', detail: 'ECONNRESET', subject: 'a job', action: 'creating' });
+  const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
+
+  it('remembers it: the next attempt is told since when, and so is every one after until one succeeds', async () => {
+    const store = new IdempotencyStore<{ id: string }>();
+    const attempts: Array<number | undefined> = [];
+    const before = Date.now();
+    await expect(
+      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(ambiguous())), mayHaveCreated),
+    ).rejects.toThrow();
+    // The look-up failing (even plainly) keeps the key ambiguous.
+    await expect(
+      store.run('s', 'k', {}, (a) => (attempts.push(a.ambiguousSince), Promise.reject(new Error('list failed'))), mayHaveCreated),
+    ).rejects.toThrow('list failed');
+    const result = await store.run(
+      's',
+      'k',
+      {},
+      (a) => (attempts.push(a.ambiguousSince), Promise.resolve({ id: 'found' })),
+      mayHaveCreated,
+    );
+    expect(result).toEqual({ id: 'found' });
+    expect(attempts[0]).toBeUndefined();
+    expect(attempts[1]).toBeGreaterThanOrEqual(before);
+    expect(attempts[2]).toBe(attempts[1]);
+    // Then the job is served from memory.
+    expect(await store.run('s', 'k', {}, () => Promise.reject(new Error('not called')), mayHaveCreated)).toEqual({ id: 'found' });
+  });
+
+  it('forgets a failure that cannot have created, and answers CONFLICT for another input after an ambiguous one', async () => {
+    const store = new IdempotencyStore<{ id: string }>();
+    await expect(store.run('s', 'plain', {}, () => Promise.reject(new Error('refused')), mayHaveCreated)).rejects.toThrow();
+    let told: number | undefined = 0;
+    await store.run('s', 'plain', {}, (a) => ((told = a.ambiguousSince), Promise.resolve({ id: 'x' })), mayHaveCreated);
+    expect(told).toBeUndefined();
+
+    await expect(store.run('s', 'k', { a: 1 }, () => Promise.reject(ambiguous()), mayHaveCreated)).rejects.toThrow();
+    expect(() => store.run('s', 'k', { a: 2 }, () => Promise.resolve({ id: 'y' }), mayHaveCreated)).toThrow(GatewayError);
+  });
+});
