@@ -18,7 +18,7 @@ const { values } = parseArgs({
     workload: { type: 'string' },
     memory: { type: 'boolean', default: false },
     requests: { type: 'string', default: '100000' },
-    // Extra environment for every gateway, e.g. --gateway-env GRAPHQL_JIT=false to measure what graphql-jit saves.
+    // Extra environment for every gateway, e.g. --gateway-env CACHE_MAX_ENTRIES=100.
     'gateway-env': { type: 'string', multiple: true, default: [] },
   },
 });

@@ -73,10 +73,10 @@ const EnvModel = z.object({
   CACHE_NONTERMINAL_TTL_MS: optional(z.coerce.number().int().min(0)),
   UPSTREAM_SINGLE_FLIGHT: optional(bool),
   DATALOADERS_ENABLED: optional(bool),
-  GRAPHQL_JIT: optional(bool),
   WS_MAX_OPERATIONS_PER_SOCKET: optional(positiveInt),
   MAX_SUBSCRIPTIONS: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
+  DEMO: optional(bool),
 });
 
 export interface Config {
@@ -123,8 +123,6 @@ export interface Config {
   cache: JobReaderOptions;
   /** Per-operation batching and de-duplication (off only to measure what they save). */
   dataloaders: boolean;
-  /** Compile operations with graphql-jit. */
-  jit: boolean;
   /** Caps on long-lived work, each refused with RATE_LIMITED and `extensions.limit` naming it. */
   realtime: {
     /** Operations one WebSocket may have in flight at once. */
@@ -160,6 +158,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (env.AUTH_MODE === 'forward' && set('DASHSCOPE_API_KEY')) {
     problems.push('DASHSCOPE_API_KEY: must be unset with AUTH_MODE=forward, where each request brings its own key');
+  }
+  // Demo mode serves the emulator's made-up jobs: in production only when asked for, never for want of a key.
+  const upstreamSet = env.AUTH_MODE === 'forward' || set('DASHSCOPE_BASE_URL') || set('DASHSCOPE_API_KEY');
+  const demoFlag = env.DEMO === 'true' || env.DEMO === '1' ? true : env.DEMO === 'false' || env.DEMO === '0' ? false : undefined;
+  if (demoFlag === true && upstreamSet) {
+    problems.push('DEMO: must be unset with DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL or AUTH_MODE=forward, which name a real upstream');
+  }
+  if (!upstreamSet && (demoFlag === false || (demoFlag === undefined && env.NODE_ENV === 'production'))) {
+    problems.push(
+      `DASHSCOPE_API_KEY: required ${demoFlag === false ? 'with DEMO=false' : 'when NODE_ENV=production'} ` +
+        "(or set AUTH_MODE=forward to use each caller's key, or DEMO=true to serve the embedded emulator's demo jobs)",
+    );
   }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -221,7 +231,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       singleFlight: e.UPSTREAM_SINGLE_FLIGHT ?? true,
     },
     dataloaders: e.DATALOADERS_ENABLED ?? true,
-    jit: e.GRAPHQL_JIT ?? true,
     realtime: {
       maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET ?? 100,
       maxSubscriptions: e.MAX_SUBSCRIPTIONS ?? 1_000,

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { abortedOperationError } from './deadline.js';
-import { fromUpstreamError, unauthenticated } from './errors.js';
+import { fromUpstreamError, unauthenticated, type GatewayError } from './errors.js';
 import { upstreamCallBudget } from './security/fan-out.js';
 import { UpstreamError } from './upstream/dashscope/index.js';
 import type { JobReader } from './upstream/job-reader.js';
@@ -58,8 +58,11 @@ export interface ContextDeps {
   reader: JobReader;
   /** Per-operation batching and de-duplication; off only to measure what they save. Default on. */
   dataloaders?: boolean;
-  /** Null in forward mode when the request carries no bearer token: every upstream call then fails UNAUTHENTICATED. */
-  credential: Credential | null;
+  /**
+   * Null in forward mode when the request carries no bearer token: every upstream call then fails UNAUTHENTICATED. An
+   * error when the request's credential headers are malformed: every upstream call fails with it.
+   */
+  credential: Credential | GatewayError | null;
   batchConcurrency: number;
   /** The fan-out budget: upstream calls this operation may make; the ones beyond fail BAD_USER_INPUT. */
   maxUpstreamCalls?: number;
@@ -74,6 +77,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
   const { reader, signal } = deps;
   const credential = (): Credential => {
     if (!deps.credential) throw unauthenticated('Send your DashScope API key as "Authorization: Bearer <key>".');
+    if (deps.credential instanceof Error) throw deps.credential;
     return deps.credential;
   };
   const limit = concurrencyLimit(deps.batchConcurrency);
@@ -116,7 +120,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
       loaders.job.clear(id);
       loaders.checkpoints.clear(id);
       loaders.logs.clearAll();
-      if (deps.credential) reader.invalidate(deps.credential, id);
+      if (deps.credential && !(deps.credential instanceof Error)) reader.invalidate(deps.credential, id);
     },
     listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),
     prices: deps.prices,

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { maskKeys } from './security/logger.js';
-import { BILLING_THROTTLING_CODES, UpstreamError, type UpstreamFailure } from './upstream/dashscope/errors.js';
+import { BILLING_THROTTLING_CODES, isJobQuotaExceeded, UpstreamError, type UpstreamFailure } from './upstream/dashscope/errors.js';
 
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_OPERATION'
   | 'CONFLICT'
   | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'UPSTREAM_ERROR'
@@ -37,6 +38,7 @@ const KNOWN_CODES: Record<ErrorCode, true> = {
   UNSUPPORTED_OPERATION: true,
   CONFLICT: true,
   RATE_LIMITED: true,
+  QUOTA_EXCEEDED: true,
   UNAUTHENTICATED: true,
   FORBIDDEN: true,
   UPSTREAM_ERROR: true,
@@ -125,6 +127,14 @@ function ruleFor(f: UpstreamFailure): Rule {
     };
   if (status === 409)
     return { code: 'CONFLICT', retryable: false, message: () => `DashScope reported a conflict while ${f.action} ${f.subject}${said(f)}` };
+  if (isJobQuotaExceeded(f))
+    return {
+      code: 'QUOTA_EXCEEDED',
+      retryable: false,
+      message: () =>
+        `DashScope's quota of fine-tune jobs per user is used up while ${f.action} ${f.subject}${said(f)} Waiting does not clear it: ` +
+        'cancel or delete jobs you no longer need (running and succeeded jobs count), or ask Alibaba Cloud for a higher quota.',
+    };
   if (status === 429)
     return {
       code: 'RATE_LIMITED',

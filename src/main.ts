@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startEmulator, type Emulator } from './emulator/index.js';
+import type { Emulator } from './emulator/index.js';
 import { createGateway } from './server.js';
 
 async function main(): Promise<void> {
@@ -14,14 +14,18 @@ async function main(): Promise<void> {
 
   let emulator: Emulator | undefined;
   if (config.mode === 'demo') {
-    // No upstream configured: serve the embedded DashScope emulator on loopback and act with its demo key.
+    // No upstream configured: serve the embedded DashScope emulator on loopback and act with its demo key. Loaded
+    // only here: a gateway with a real upstream never has the emulator's code or made-up jobs in its process.
+    const { startEmulator } = await import('./emulator/index.js');
     emulator = await startEmulator({ host: '127.0.0.1', port: 0 });
     config = {
       ...config,
       upstream: { ...config.upstream, baseUrl: emulator.url },
       auth: { mode: 'server', apiKey: emulator.demoApiKey },
     };
-    console.log(`Demo mode: no DASHSCOPE_BASE_URL or DASHSCOPE_API_KEY set, serving the embedded DashScope emulator at ${emulator.url}`);
+    console.log(
+      `Demo mode (${config.env === 'production' ? 'DEMO=true' : 'no DASHSCOPE_BASE_URL or DASHSCOPE_API_KEY set'}): serving the embedded DashScope emulator's demo jobs at ${emulator.url}`,
+    );
   } else {
     console.log(`Upstream: ${config.upstream.baseUrl} (region ${config.upstream.region}, auth ${config.auth.mode})`);
   }

@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as pause } from 'node:timers/promises';
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import { getOperationAST, OperationTypeNode, parse } from 'graphql';
 import { createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { operationDeadlines } from './deadline.js';
-import { maskError } from './errors.js';
+import { badUserInput, maskError, type GatewayError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
@@ -82,13 +81,21 @@ function useRequestId(): Plugin {
 
 const BEARER = /^Bearer\s+([\x21-\x7e]{1,512})\s*$/i;
 
-/** Which DashScope key and workspace a request acts with: the gateway's own, or in forward mode the caller's. */
-function credentialFor(config: Config, headers: Headers): Credential | null {
+/**
+ * Which DashScope key and workspace a request acts with: the gateway's own, or in forward mode the caller's. In server
+ * mode the gateway's workspace is the only one (`x-dashscope-workspace` is not read). A malformed workspace is refused
+ * rather than dropped: dropping it would act in the key's default workspace, which the caller did not ask for.
+ */
+function credentialFor(config: Config, headers: Headers): Credential | GatewayError | null {
   if (config.auth.mode === 'server') return { apiKey: config.auth.apiKey ?? '', workspace: config.upstream.workspace };
   const token = BEARER.exec(headers.get('authorization') ?? '')?.[1];
   if (!token) return null;
   const workspace = headers.get('x-dashscope-workspace');
-  return { apiKey: token, workspace: workspace && isValidId(workspace) ? workspace : config.upstream.workspace };
+  if (workspace === null) return { apiKey: token, workspace: config.upstream.workspace };
+  // Not quoted back: the header is the caller's and may hold anything.
+  if (!isValidId(workspace))
+    return badUserInput('The x-dashscope-workspace header is not a workspace id (1 to 128 letters, digits, _ . : -).');
+  return { apiKey: token, workspace };
 }
 
 /** An operator's line: what failed upstream and DashScope's request id to quote to its support. */
@@ -158,6 +165,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     // Loaded on the first GraphiQL page view: its bundle is about 20 MB of memory that an API-only gateway never needs.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     landingPage: false,
+    // Yoga logs every error this masks (src/security/public-errors.ts logs the ones masked after it).
     maskedErrors: { maskError, isDev },
     logging: logger,
     // No CORS headers unless origins are configured: other sites' pages cannot read answers.
@@ -187,15 +195,6 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
       useSubscriptionLimit(config.realtime.maxSubscriptions),
-      // graphql-jit loses a subscription's arguments (its `subscribe` gets none): subscriptions run uncompiled.
-      ...(config.jit
-        ? [
-            useGraphQlJit(
-              {},
-              { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.SUBSCRIPTION },
-            ),
-          ]
-        : []),
     ],
   });
 

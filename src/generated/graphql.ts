@@ -129,7 +129,9 @@ export type ErrorCode =
   | 'INTERNAL_SERVER_ERROR'
   /** The job or checkpoint does not exist, or not in the caller's workspace (upstream 404). */
   | 'NOT_FOUND'
-  /** Too many requests or a quota was reached (upstream 429). Retryable, honour `retryAfterSeconds`. */
+  /** DashScope's per-user quota of fine-tune jobs (running plus succeeded) is used up (upstream 429 Throttling "Only 20 fine-tune job … allowed per user"). Not retryable: waiting does not clear it; cancel or delete jobs, or ask for a higher quota. */
+  | 'QUOTA_EXCEEDED'
+  /** Too many requests, or too many jobs running at once (upstream 429). Retryable (not for billing codes), honour `retryAfterSeconds`. */
   | 'RATE_LIMITED'
   /** No or an invalid API key (upstream 401, or no bearer token in forward mode). */
   | 'UNAUTHENTICATED'

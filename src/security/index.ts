@@ -35,6 +35,6 @@ export function securityPlugins(options: {
     useOperationLimits(options.limits),
     useIntrospectionSwitch(options.introspection),
     useFanOutBudget(options.limits.maxUpstreamCalls),
-    usePublicErrors(options.isDev),
+    usePublicErrors(options.isDev, (line) => options.logger.error(line)),
   ];
 }

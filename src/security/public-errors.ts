@@ -5,12 +5,23 @@ import { isErrorCode } from '../errors.js';
 const SUGGESTION = /\s*Did you mean .+\?$/;
 
 /**
+ * One line for an error masked here: the log is its only trace (yoga logs the ones `maskError` masked before). The
+ * stack only in development. JSON-quoted, so that a newline in it (a message may quote client input) cannot start a
+ * forged log line.
+ */
+function describeInternalError(error: unknown, path: readonly (string | number)[] | undefined, isDev?: boolean): string {
+  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  const detail = original instanceof Error ? (isDev && original.stack) || `${original.name}: ${original.message}` : String(original);
+  return `Internal error masked as INTERNAL_SERVER_ERROR${path ? ` at ${path.join('.')}` : ''}: ${JSON.stringify(detail)}`;
+}
+
+/**
  * The last word on every error a client sees, whichever layer raised it: each carries one of the documented codes.
  * Errors of the request itself (syntax, validation, variables, a malformed body: no `path`) that yoga or graphql-js
  * coded their own way become BAD_USER_INPUT; anything else unknown is masked. Outside development, "Did you mean …"
  * suggestions (which spell out the schema) and yoga's `originalError` details are dropped.
  */
-export function publicError(error: GraphQLError, isDev: boolean): GraphQLError {
+export function publicError(error: GraphQLError, isDev: boolean, logInternal: (line: string) => void = () => {}): GraphQLError {
   const { code, originalError: _detail, ...rest } = (error.extensions ?? {}) as Record<string, unknown>;
   const known = isErrorCode(code);
   if (known && (isDev || (!SUGGESTION.test(error.message) && !_detail))) return error;
@@ -23,24 +34,25 @@ export function publicError(error: GraphQLError, isDev: boolean): GraphQLError {
     extensions = isDev ? { ...extensions, originalError: _detail } : { ...extensions, http: { ...(rest.http as object), spec: false } };
   if (!known && isRequestError) extensions = { ...extensions, code: 'BAD_USER_INPUT', retryable: false };
   if (!known && !isRequestError) {
+    logInternal(describeInternalError(error, error.path, isDev));
     message = 'Unexpected error.';
     extensions = { code: 'INTERNAL_SERVER_ERROR', retryable: false };
   }
   return new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions });
 }
 
-function publicResult(result: ExecutionResult, isDev: boolean): ExecutionResult {
-  if (!result.errors?.length) return result;
-  return { ...result, errors: result.errors.map((error) => publicError(error, isDev)) };
-}
-
-export function usePublicErrors(isDev: boolean): Plugin {
+/** `logInternal` hears every error masked here (one that reached the client without a documented code). */
+export function usePublicErrors(isDev: boolean, logInternal?: (line: string) => void): Plugin {
+  const publicResult = (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    return { ...result, errors: result.errors.map((error) => publicError(error, isDev, logInternal)) };
+  };
   return {
     onResultProcess(payload) {
       const { result } = payload;
-      if (isAsyncIterable(result)) payload.setResult(mapAsyncIterator(result, (value) => publicResult(value as ExecutionResult, isDev)));
-      else if (Array.isArray(result)) payload.setResult(result.map((value) => publicResult(value, isDev)));
-      else payload.setResult(publicResult(result, isDev));
+      if (isAsyncIterable(result)) payload.setResult(mapAsyncIterator(result, (value) => publicResult(value as ExecutionResult)));
+      else if (Array.isArray(result)) payload.setResult(result.map((value) => publicResult(value)));
+      else payload.setResult(publicResult(result));
     },
   };
 }

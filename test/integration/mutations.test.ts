@@ -160,7 +160,7 @@ describe('createFineTuneJob', () => {
     expect(stack.upstreamCalls('create')).toBe(2);
   });
 
-  it('answers RATE_LIMITED with the upstream message on a 429 quota answer, without retrying', async () => {
+  it('answers QUOTA_EXCEEDED, not retryable, with the upstream message and the remedy on a 429 quota answer, without retrying', async () => {
     const message = 'Only 20 fine-tune job in running or succeeded allowed per user.';
     stack.emulator.injectFault({
       match: { route: 'create' },
@@ -168,8 +168,13 @@ describe('createFineTuneJob', () => {
       fault: { kind: 'status', status: 429, code: 'Throttling', message },
     });
     const { body } = await stack.gql(CREATE, { input: validInput });
-    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', upstream: { code: 'Throttling', httpStatus: 429 } });
+    expect(body.errors?.[0]?.extensions).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      retryable: false,
+      upstream: { code: 'Throttling', httpStatus: 429 },
+    });
     expect(body.errors?.[0]?.message).toContain(message);
+    expect(body.errors?.[0]?.message).toMatch(/cancel or delete jobs .* or ask .* for a higher quota/);
     expect(stack.upstreamCalls('create')).toBe(1);
   });
 

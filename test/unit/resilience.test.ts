@@ -47,6 +47,11 @@ describe('what is retried', () => {
   it.each([
     ['429 Throttling', http(429, { code: 'Throttling' }), true],
     ['429 PrepaidBillOverdue', http(429, { code: 'PrepaidBillOverdue' }), false],
+    [
+      '429 Throttling, the per-user job quota',
+      http(429, { code: 'Throttling', upstreamMessage: 'Only 20 fine-tune job in running or succeeded allowed per user.' }),
+      false,
+    ],
     ['500', http(500), true],
     ['503', http(503), true],
     ['400', http(400), false],

@@ -10,14 +10,19 @@ const PriceListModel = z.object({
   perThousandTokens: z.record(z.string().min(1), z.number().positive()),
 });
 const PriceTableModel = z.object({ intl: PriceListModel, 'cn-beijing': PriceListModel }).partial();
-export type PriceList = z.infer<typeof PriceListModel>;
+export interface PriceList {
+  currency: string;
+  source?: string | undefined;
+  /** A Map, not an object: a model named `constructor` or `__proto__` must find no price rather than Object's own. */
+  perThousandTokens: ReadonlyMap<string, number>;
+}
 
 /** The region's training prices: from the table kept in the repo, or from `PRICES_FILE` (same shape) when set. */
 export function loadPriceList(region: Region, file?: string): PriceList {
   const table = PriceTableModel.parse(file ? JSON.parse(readFileSync(file, 'utf8')) : defaultPrices);
   const list = table[region];
   if (!list) throw new Error(`${file ?? 'prices.json'} has no prices for region ${region}`);
-  return list;
+  return { ...list, perThousandTokens: new Map(Object.entries(list.perThousandTokens)) };
 }
 
 export interface CostEstimateRecord {
@@ -35,7 +40,7 @@ export interface CostEstimateRecord {
  */
 export function estimateCost(job: FineTuneJobRecord, prices: PriceList): CostEstimateRecord | null {
   const pricedModel = job.baseModel ?? job.model;
-  const unitPrice = prices.perThousandTokens[pricedModel];
+  const unitPrice = prices.perThousandTokens.get(pricedModel);
   if (job.usageTokens == null || unitPrice === undefined) return null;
   return {
     // Rounded to a millionth of the currency unit so that float noise does not reach a dashboard.

@@ -97,7 +97,11 @@ export class DashScopeClient {
   async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     const subject = jobSubject(jobId);
     const output = await this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal });
-    return this.job(output, subject, 'reading');
+    const job = this.job(output, subject, 'reading');
+    // Another job than the one asked for must not be shown (or cached) as this one. Not quoted: it came from upstream.
+    if (job.id !== jobId)
+      throw new UpstreamError({ kind: 'bad-response', subject, action: 'reading', detail: 'job_id: another job than asked for' });
+    return job;
   }
 
   async listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
@@ -154,7 +158,8 @@ export class DashScopeClient {
   }
 
   async createJob(credential: Credential, body: CreateJobBody, signal?: AbortSignal): Promise<FineTuneJobRecord> {
-    const subject = `a fine-tune job of model "${body.model}"`;
+    // JSON-quoted: the model is the caller's text, and the subject reaches log lines, where a CR/LF must stay escaped.
+    const subject = `a fine-tune job of model ${JSON.stringify(body.model)}`;
     const output = await this.call(credential, { method: 'POST', path: '', body, subject, action: 'creating', signal });
     return this.job(output, subject, 'creating');
   }

@@ -31,6 +31,15 @@ export const BILLING_THROTTLING_CODES: ReadonlySet<string> = new Set([
   'PostpaidBillOverdue',
 ]);
 
+/**
+ * DashScope's per-user job quota ("Only 20 fine-tune job in running or succeeded allowed per user."): a 429 Throttling
+ * that only its message tells apart from the retryable "Too many fine-tune job in running, please retry later.". It
+ * does not clear by waiting, so it is neither retried nor retryable.
+ */
+export function isJobQuotaExceeded(f: UpstreamFailure): boolean {
+  return f.kind === 'http' && f.httpStatus === 429 && /\ballowed per user\b/i.test(f.upstreamMessage ?? '');
+}
+
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
   constructor(

@@ -1,5 +1,5 @@
 import { setTimeout as pause } from 'node:timers/promises';
-import { BILLING_THROTTLING_CODES, UpstreamError, type UpstreamFailure } from './errors.js';
+import { BILLING_THROTTLING_CODES, isJobQuotaExceeded, UpstreamError, type UpstreamFailure } from './errors.js';
 
 export interface ResilienceOptions {
   /** Retries after the first attempt; idempotent requests (GET) only. */
@@ -149,7 +149,7 @@ export class Resilience {
   }
 }
 
-/** 429 (except billing), 5xx and connection failures. Not a timeout after the request was sent: that time is spent. */
+/** 429 (except billing and the job quota), 5xx and connection failures. Not a timeout after the request was sent: that time is spent. */
 export function isRetryable(f: UpstreamFailure): boolean {
   if (f.shed) return false;
   switch (f.kind) {
@@ -159,7 +159,7 @@ export function isRetryable(f: UpstreamFailure): boolean {
       return f.detail === 'UND_ERR_CONNECT_TIMEOUT';
     case 'http': {
       const status = f.httpStatus ?? 0;
-      return status === 429 ? !BILLING_THROTTLING_CODES.has(f.code ?? '') : status >= 500;
+      return status === 429 ? !BILLING_THROTTLING_CODES.has(f.code ?? '') && !isJobQuotaExceeded(f) : status >= 500;
     }
     default:
       return false;
