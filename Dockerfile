@@ -5,7 +5,7 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json codegen.ts ./
+COPY tsconfig.json tsconfig.build.json codegen.ts ./
 COPY schema ./schema
 COPY src ./src
 RUN npm run build
@@ -17,9 +17,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY schema ./schema
+COPY .node-options ./
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# `npm start` without the build step (the image is built already).
-CMD ["node", "--max-semi-space-size=4", "dist/main.js"]
+# `npm start` without the build step (the image is built already); exec keeps node as PID 1, to receive SIGTERM.
+CMD ["sh", "-c", "exec node $(cat .node-options) dist/main.js"]

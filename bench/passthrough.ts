@@ -2,13 +2,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { DEMO_API_KEY } from '../src/emulator/index.js';
 
 /*
  * The floor any gateway can approach: a bare undici pass-through. `GET /jobs/<id>` and `GET /jobs?<query>` are sent
  * on as the same GET under `/api/v1/fine-tunes` with the demo key, and the upstream body is returned as it came.
  */
 const { values } = parseArgs({
-  options: { upstream: { type: 'string' }, port: { type: 'string', default: '0' }, key: { type: 'string', default: 'sk-emulator-demo' } },
+  options: { upstream: { type: 'string' }, port: { type: 'string', default: '0' }, key: { type: 'string', default: DEMO_API_KEY } },
 });
 if (!values.upstream) {
   console.error('usage: passthrough --upstream http://127.0.0.1:PORT [--port N] [--key KEY]');

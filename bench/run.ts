@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { DEMO_API_KEY } from '../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../src/emulator/seed.js';
 import { buildIfNeeded, cpuMs, freePort, GATEWAY_ARGS, ROOT, rssMb, sampleRss, startChild, type Child } from './processes.js';
 
@@ -35,8 +36,6 @@ if (![duration, connections, memoryRequests].every((n) => Number.isInteger(n) &&
   );
   process.exit(1);
 }
-
-const API_KEY = 'sk-emulator-demo';
 
 type GatewayName = 'gateway' | 'gateway, cache off' | 'no loaders/caches';
 const GATEWAY_ENV: Record<GatewayName, Record<string, string>> = {
@@ -132,7 +131,7 @@ const resetEmulator = (emulator: Child) =>
 /** Job statuses as the upstream sees them now (the emulator's live jobs move on during a run). */
 async function upstreamStatuses(emulator: Child): Promise<Map<string, string>> {
   const response = await fetch(`${emulator.url}/api/v1/fine-tunes?page_no=1&page_size=100`, {
-    headers: { authorization: `Bearer ${API_KEY}` },
+    headers: { authorization: `Bearer ${DEMO_API_KEY}` },
   });
   const body = (await response.json()) as { output: { jobs: Array<{ job_id: string; status: string }> } };
   return new Map(body.output.jobs.map((job) => [job.job_id, job.status]));
@@ -240,7 +239,7 @@ async function startAll(gatewayNames: GatewayName[]) {
       PORT: String(port),
       HOST: '127.0.0.1',
       DASHSCOPE_BASE_URL: emulator.url,
-      DASHSCOPE_API_KEY: API_KEY,
+      DASHSCOPE_API_KEY: DEMO_API_KEY,
       ...GATEWAY_ENV[name],
       ...extraGatewayEnv,
     };

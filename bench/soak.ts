@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { FaultRule } from '../src/emulator/index.js';
+import { DEMO_API_KEY, type FaultRule } from '../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../src/emulator/seed.js';
 import { buildIfNeeded, freePort, GATEWAY_ARGS, ROOT, rssMb, sampleRss, startChild } from './processes.js';
 
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
       PORT: String(gatewayPort),
       DASHSCOPE_BASE_URL: emulator.url,
-      DASHSCOPE_API_KEY: 'sk-emulator-demo',
+      DASHSCOPE_API_KEY: DEMO_API_KEY,
     },
   });
 

@@ -2,6 +2,7 @@ export { startEmulator } from './server.js';
 export { SEED_JOB_IDS, liveSeedJobIds } from './seed.js';
 export {
   DEMO_ACCOUNT,
+  DEMO_API_KEY,
   type Emulator,
   type EmulatorAccount,
   type EmulatorOptions,

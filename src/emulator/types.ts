@@ -81,8 +81,11 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
+/** The emulator's demo key: `npm run dev`'s default, and what tests and the bench send. */
+export const DEMO_API_KEY = 'sk-emulator-demo';
+
 export const DEMO_ACCOUNT: EmulatorAccount = {
-  apiKey: 'sk-emulator-demo',
+  apiKey: DEMO_API_KEY,
   workspaceId: 'llm-demo0001',
   userId: '1234567890123456',
   seed: true,

@@ -6,12 +6,12 @@ const JOB = 'query($id: ID!) { fineTuneJob(id: $id) { id status model } }';
 const { contractExample, cosyVoice, failed, canceled, running } = SEED_JOB_IDS;
 
 describe('the cache of finished jobs (server mode)', () => {
+  // The cache's content is what these tests observe: each starts with an empty one (and an untouched emulator).
   let stack: Stack;
-  beforeAll(async () => {
+  beforeEach(async () => {
     stack = await startStack();
   });
-  afterAll(() => stack.close());
-  beforeEach(() => stack.emulator.resetStats());
+  afterEach(() => stack.close());
 
   it('serves a finished job again without asking DashScope', async () => {
     const first = await stack.ok(JOB, { id: failed });

@@ -6,8 +6,11 @@ import { startStack, type Stack } from '../support/stack.js';
 let stack: Stack;
 beforeAll(async () => {
   // Short timeouts so that the hang and slow-body faults end quickly. No retries: each fault is met once, and this
-  // file is about how it is mapped (test/integration/resilience.test.ts is about retries and what they cost).
-  stack = await startStack({ env: { UPSTREAM_HEADERS_TIMEOUT_MS: '300', UPSTREAM_BODY_TIMEOUT_MS: '300', UPSTREAM_RETRIES: '0' } });
+  // file is about how it is mapped (test/integration/resilience.test.ts is about retries and what they cost). No
+  // cache: a finished job one test reads would be served to the next from it, and that test's fault never met.
+  stack = await startStack({
+    env: { UPSTREAM_HEADERS_TIMEOUT_MS: '300', UPSTREAM_BODY_TIMEOUT_MS: '300', UPSTREAM_RETRIES: '0', CACHE_ENABLED: 'false' },
+  });
 });
 afterAll(() => stack.close());
 beforeEach(() => {
@@ -133,6 +136,7 @@ describe('credentials', () => {
       });
     });
     afterAll(() => forward.close());
+    beforeEach(() => forward.emulator.resetStats());
 
     it('without a bearer token is UNAUTHENTICATED with no upstream call', async () => {
       const { body } = await forward.gql(QUERY, { id: SEED_JOB_IDS.contractExample });

@@ -255,6 +255,7 @@ describe('mutations in forward mode', () => {
     forward = await startStack({ env: { AUTH_MODE: 'forward' }, emulator: { accounts: [A, B] } });
   });
   afterAll(() => forward.close());
+  beforeEach(() => forward.emulator.resetStats());
 
   it('needs a bearer token, and sends nothing upstream without one', async () => {
     const { body } = await forward.gql(CREATE, { input: validInput });

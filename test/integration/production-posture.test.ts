@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { SEED_JOB_IDS } from '../../src/emulator/index.js';
+import { DEMO_API_KEY, SEED_JOB_IDS } from '../../src/emulator/index.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -35,7 +35,7 @@ describe('errors in production', () => {
       NODE_ENV: env,
       LOG_LEVEL: 'error',
       DASHSCOPE_BASE_URL: production.emulator.url,
-      DASHSCOPE_API_KEY: 'sk-emulator-demo',
+      DASHSCOPE_API_KEY: DEMO_API_KEY,
     });
     const gateway = createGateway({
       config,

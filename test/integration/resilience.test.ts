@@ -249,7 +249,8 @@ describe('what operators see in the log', () => {
   const lines: string[] = [];
   beforeAll(async () => {
     stack = await startStack({
-      env: { ...FAST, UPSTREAM_BREAKER_FAILURES: '3', LOG_LEVEL: 'warn' },
+      // A short open interval: the probe that closes the breaker goes out soon after the upstream recovers.
+      env: { ...FAST, UPSTREAM_BREAKER_FAILURES: '3', UPSTREAM_BREAKER_OPEN_MS: '200', LOG_LEVEL: 'warn' },
       log: (_level, line) => lines.push(line),
     });
   });

@@ -1,5 +1,4 @@
-// ESLint flat config. It lives in .ci/ to keep the top level to the project's fixed layout; `npm run lint` points
-// at it, and patterns below are relative to the repository root (the working directory of `npm run lint`).
+// ESLint flat config, at the root where editors and `eslint` look for it; type-aware rules use tsconfig.json.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -8,7 +7,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { project: ['./test/tsconfig.json'], tsconfigRootDir: import.meta.dirname + '/..' } },
+    languageOptions: { parserOptions: { project: ['./tsconfig.json'], tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
