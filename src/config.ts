@@ -77,6 +77,10 @@ const EnvModel = z.object({
   MAX_SUBSCRIPTIONS: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
   DEMO: optional(bool),
+  HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
+  HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
+  HTTP_MAX_CONNECTIONS: optional(positiveInt),
 });
 
 export interface Config {
@@ -132,6 +136,17 @@ export interface Config {
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
   };
+  /** The HTTP server's own limits against slow or numerous clients. */
+  http: {
+    /** Time to receive a whole request, headers and body (not the response: streams outlive it). */
+    requestTimeoutMs: number;
+    /** Time to receive a request's headers. */
+    headersTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open between requests. */
+    keepAliveTimeoutMs: number;
+    /** Open connections (WebSockets and streams included) past which new ones are closed at once. */
+    maxConnections: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -170,6 +185,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `DASHSCOPE_API_KEY: required ${demoFlag === false ? 'with DEMO=false' : 'when NODE_ENV=production'} ` +
         "(or set AUTH_MODE=forward to use each caller's key, or DEMO=true to serve the embedded emulator's demo jobs)",
     );
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (Number(env.HTTP_HEADERS_TIMEOUT_MS || 0) > Number(env.HTTP_REQUEST_TIMEOUT_MS || 30_000)) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (default 30000)');
   }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -235,6 +254,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET ?? 100,
       maxSubscriptions: e.MAX_SUBSCRIPTIONS ?? 1_000,
       maxPollers: e.MAX_POLLERS ?? 200,
+    },
+    http: {
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS ?? Math.min(10_000, e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
+      maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
     },
   };
 }

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'UPSTREAM_BAD_RESPONSE'
+  | 'PERSISTED_QUERY_NOT_FOUND'
   | 'INTERNAL_SERVER_ERROR';
 
 export interface GatewayErrorExtensions {
@@ -45,6 +46,7 @@ const KNOWN_CODES: Record<ErrorCode, true> = {
   UPSTREAM_UNAVAILABLE: true,
   UPSTREAM_TIMEOUT: true,
   UPSTREAM_BAD_RESPONSE: true,
+  PERSISTED_QUERY_NOT_FOUND: true,
   INTERNAL_SERVER_ERROR: true,
 };
 

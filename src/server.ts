@@ -11,6 +11,10 @@ import { badUserInput, maskError, type GatewayError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
+import { useApolloMultipartSubscriptions, usePersistedQueries } from './edge/apollo.js';
+import { useResponseCompression } from './edge/compression.js';
+import { corsPolicy, useVaryOrigin } from './edge/cors.js';
+import { renderGraphiQLPage, useGraphiQLAssets } from './edge/graphiql.js';
 import { buildSchema } from './schema.js';
 import { drainServer, useReadiness, useSubscriptionShutdown } from './shutdown.js';
 import { createLogger, securityPlugins, type LogSink } from './security/index.js';
@@ -161,21 +165,16 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         warn: (message) => logger.warn(message),
       }),
     graphiql: config.graphiql && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
-    // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks.
-    // Loaded on the first GraphiQL page view: its bundle is about 20 MB of memory that an API-only gateway never needs.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
+    // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks. The page
+    // links them as cacheable files (src/edge/graphiql.ts), loaded on the first page view: an API-only gateway never
+    // holds the bundle.
+    renderGraphiQL: renderGraphiQLPage,
     landingPage: false,
     // Yoga logs every error this masks (src/security/public-errors.ts logs the ones masked after it).
     maskedErrors: { maskError, isDev },
     logging: logger,
-    // No CORS headers unless origins are configured: other sites' pages cannot read answers.
-    cors: config.corsOrigins.length > 0 && {
-      origin: config.corsOrigins,
-      credentials: false,
-      methods: ['GET', 'POST'],
-      allowedHeaders: ['content-type', 'accept', 'authorization', 'x-dashscope-workspace', 'x-request-id'],
-      exposedHeaders: ['x-request-id'],
-    },
+    // No CORS headers unless origins are configured, and then only for those: other sites' pages cannot read answers.
+    cors: corsPolicy(config.corsOrigins),
     batching: config.limits.batchLimit > 0 && { limit: config.limits.batchLimit },
     // useRequestBodyLimit (src/security/request-body.ts) bounds bodies, compressed or not; yoga's own limit would
     // re-stream every body a second time.
@@ -183,6 +182,8 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     healthCheckEndpoint: '/health',
     parserAndValidationCache: true,
     plugins: [
+      // First: a hash-only request gets its query before the operation limits look at it.
+      usePersistedQueries(),
       ...securityPlugins({
         limits: config.limits,
         introspection: config.introspection,
@@ -190,15 +191,33 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
         logger,
         logRequests: config.logLevel === 'debug',
       }),
+      ...(config.graphiql ? [useGraphiQLAssets()] : []),
+      useApolloMultipartSubscriptions(),
       useRequestId(),
+      useVaryOrigin(config.corsOrigins),
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
       useSubscriptionLimit(config.realtime.maxSubscriptions),
+      // Last: it compresses the final answer.
+      useResponseCompression(),
     ],
   });
 
-  const server = createServer(yoga.requestListener);
+  const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.http;
+  // Node's defaults let a client trickling its request hold a connection for 300 s. The request timeout covers
+  // receiving the request only: SSE, multipart and WebSocket streams run past it. Node checks the timeouts every
+  // `connectionsCheckingInterval`, so that follows the shortest one.
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
+    },
+    yoga.requestListener,
+  );
+  server.maxConnections = maxConnections;
   const websocket = serveWebSocket(server, yoga, {
     allowedOrigins: config.corsOrigins,
     maxPayloadBytes: config.limits.maxBodyBytes,

@@ -129,6 +129,8 @@ export type ErrorCode =
   | 'INTERNAL_SERVER_ERROR'
   /** The job or checkpoint does not exist, or not in the caller's workspace (upstream 404). */
   | 'NOT_FOUND'
+  /** A request sent only the hash of its query (automatic persisted queries) and the gateway does not know it: send the query with its hash. Apollo's and urql's persisted-query links do this by themselves. */
+  | 'PERSISTED_QUERY_NOT_FOUND'
   /** DashScope's per-user quota of fine-tune jobs (running plus succeeded) is used up (upstream 429 Throttling "Only 20 fine-tune job … allowed per user"). Not retryable: waiting does not clear it; cancel or delete jobs, or ask for a higher quota. */
   | 'QUOTA_EXCEEDED'
   /** Too many requests, or too many jobs running at once (upstream 429). Retryable (not for billing codes), honour `retryAfterSeconds`. */

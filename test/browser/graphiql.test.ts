@@ -39,12 +39,33 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     page.on('request', (request) => {
       if (!/^(data:|blob:)/.test(request.url()) && !request.url().startsWith(stack.url)) foreign.push(request.url());
     });
+    // What the first load costs on the wire: the page and its files, as Chromium received them (compressed).
+    const loads: Array<Promise<{ path: string; bytes: number; encoding: string | undefined }>> = [];
+    page.on('requestfinished', (request) => {
+      const path = request.url().slice(stack.url.length);
+      if (request.url().startsWith(stack.url) && request.method() === 'GET') {
+        loads.push(
+          Promise.all([request.sizes(), request.response()]).then(([sizes, response]) => ({
+            path,
+            bytes: sizes.responseBodySize,
+            encoding: response?.headers()['content-encoding'],
+          })),
+        );
+      }
+    });
     await page.goto(`${stack.url}/graphql`);
     await page.locator('.graphiql-execute-button').click();
     // The result pane is a code editor: its text uses non-breaking spaces.
     const resultText = async () => (await page.locator('.result-window').textContent())?.replace(/\s+/g, ' ');
     await expect.poll(resultText, { timeout: 15_000 }).toContain('"hasNextPage": true');
     expect(foreign).toEqual([]);
+    const loaded = await Promise.all(loads);
+    // Yoga's page inlined all of GraphiQL: 9 MB, uncompressed, for every visit. Now a small page and brotli'd files.
+    expect(loaded.map((load) => load.path)).toEqual(
+      expect.arrayContaining(['/graphql', expect.stringMatching(/^\/graphiql-assets\/graphiql\.[0-9a-f]{16}\.js$/)]),
+    );
+    expect(loaded.filter((load) => load.path.startsWith('/graphiql-assets/')).every((load) => load.encoding === 'br')).toBe(true);
+    expect(loaded.reduce((sum, load) => sum + load.bytes, 0)).toBeLessThan(2_300_000);
   });
 
   /** Opens GraphiQL with an operation in the editor (GraphiQL reads `?query=`), runs it, returns the result pane. */
