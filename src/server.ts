@@ -7,7 +7,7 @@ import { createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } 
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { operationDeadlines } from './deadline.js';
-import { badUserInput, maskError, type GatewayError } from './errors.js';
+import { badUserInput, GatewayError, maskError } from './errors.js';
 import { loadPriceList } from './modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import { JobWatch } from './modules/live/job-watch.js';
@@ -123,6 +123,24 @@ function isSubscription({ query, operationName }: GraphQLParams): boolean {
   }
 }
 
+// Media types that can carry a subscription's stream: SSE, multipart (Apollo's protocol), or any.
+const STREAMING_ACCEPT = /text\/event-stream|multipart\/mixed|\*\/\*/i;
+
+/**
+ * A subscription over HTTP whose Accept allows no stream (plain JSON) is refused before it starts, with a body that
+ * says what to send: yoga would start it, reading upstream, and then answer a bodiless 406.
+ */
+function useSubscriptionNeedsStream(): Plugin {
+  return {
+    onParams({ params, request, setResult }) {
+      const accept = request.headers.get('accept');
+      if (!accept || STREAMING_ACCEPT.test(accept) || !isSubscription(params)) return;
+      const message = 'A subscription is a stream: ask for it with Accept: text/event-stream (or over graphql-ws).';
+      setResult({ errors: [new GatewayError(message, { code: 'BAD_USER_INPUT', retryable: false, http: { status: 406 } })] });
+    },
+  };
+}
+
 export function createGateway({ config, client, now, log }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
@@ -198,6 +216,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       deadlines.plugin,
       useReadiness(() => !closing.signal.aborted),
       useSubscriptionShutdown(closing.signal),
+      useSubscriptionNeedsStream(),
       useSubscriptionLimit(config.realtime.maxSubscriptions),
       // Last: it compresses the final answer.
       useResponseCompression(),
