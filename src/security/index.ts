@@ -1,7 +1,8 @@
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { useCsrfPrevention } from './csrf.js';
-import { useFanOutBudget } from './fan-out.js';
+import { fieldCosts } from '../modules/index.js';
+import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
 import type { OperationLimits } from './limits.js';
 import { useOperationLimits } from './operation-limits.js';
 import { usePublicErrors } from './public-errors.js';
@@ -12,7 +13,7 @@ import { useBatchLimit } from './batch-limit.js';
 
 export { createLogger, redact, type LogSink } from './logger.js';
 export { DEFAULT_LIMITS, type OperationLimits } from './limits.js';
-export { upstreamCallBudget } from './fan-out.js';
+export { upstreamCallBudget } from '../plugins/use-fan-out-budget.js';
 
 function useIntrospectionSwitch(enabled: boolean): Plugin {
   return enabled ? {} : { onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) };
@@ -34,7 +35,7 @@ export function securityPlugins(options: {
     useBatchLimit(options.limits.batchLimit),
     useOperationLimits(options.limits),
     useIntrospectionSwitch(options.introspection),
-    useFanOutBudget(options.limits.maxUpstreamCalls),
+    useFanOutBudget(options.limits.maxUpstreamCalls, fieldCosts),
     usePublicErrors(options.isDev, (line) => options.logger.error(line)),
   ];
 }

@@ -13,17 +13,13 @@ import {
   type FineTuneJobRecord,
   type JobPageRecord,
 } from '../../upstream/dashscope/index.js';
+import { requireJobId } from '../arguments.js';
+import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { parseCreateInput } from './create-input.js';
 import { IDEMPOTENCY_TTL_MS, fingerprintOf, type Attempt } from './idempotency.js';
-import { findCreatedJob, idempotencyMarker, jobsOfCreate, type CreatedJobQuery } from './reconcile.js';
-import { checkJobId } from './resolvers.js';
+import { SEARCH_MAX_PAGES, findCreatedJob, idempotencyMarker, jobsOfCreate, type CreatedJobQuery } from './reconcile.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-
-function requireJobId(id: string): void {
-  const invalid = checkJobId(id);
-  if (invalid) throw invalid;
-}
 
 /** An upstream failure in its GraphQL form (an expected outcome, not a gateway error to log). */
 async function upstream<T>(write: Promise<T>): Promise<T> {
@@ -179,5 +175,17 @@ export const Mutation: MutationResolvers = {
       ctx.invalidateJob(id);
     }
     return { id, deleted: true };
+  },
+};
+
+/**
+ * What each write costs upstream: a cancel re-reads the job it touched; a keyed create first searches for its job
+ * (one page of the list usually, `SEARCH_MAX_PAGES` at most).
+ */
+export const costs: FieldCosts = {
+  Mutation: {
+    createFineTuneJob: { calls: (args) => (args.idempotencyKey == null ? 1 : 1 + SEARCH_MAX_PAGES), times: () => 1 },
+    cancelFineTuneJob: { calls: () => 2, times: () => 1 },
+    deleteFineTuneJob: ONE_CALL,
   },
 };
