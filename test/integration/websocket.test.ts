@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
-import { createGateway } from '../../src/server.js';
+import { createGateway } from '../../src/gateway/index.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -2,6 +2,8 @@ import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
 import { loadPriceList } from '../../src/modules/fine-tune-job/derived.js';
+import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
+import { JobWatch } from '../../src/modules/live/job-watch.js';
 import { buildSchema } from '../../src/schema.js';
 import { estimateUpstreamCalls } from '../../src/security/fan-out.js';
 import type { DashScopeClient, FineTuneJobRecord } from '../../src/upstream/dashscope/index.js';
@@ -60,6 +62,8 @@ describe('the run-time fan-out budget', () => {
     } as unknown as JobReader;
     const ctx = createContext({
       client: {} as DashScopeClient,
+      idempotency: new IdempotencyStore(),
+      live: new JobWatch({ client: {} as DashScopeClient, intervalMs: 1_000 }),
       reader,
       credential: { apiKey: 'sk-unit-test', workspace: undefined },
       batchConcurrency: 10,

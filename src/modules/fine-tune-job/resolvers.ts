@@ -1,4 +1,4 @@
-import { badUserInput } from '../../errors.js';
+import { badUserInput } from '../../errors/index.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
 import { invalidIdReason } from '../../upstream/dashscope/index.js';
 import { durationSeconds, estimateCost } from './derived.js';

@@ -1,5 +1,5 @@
 import type { GatewayContext } from '../../context.js';
-import { badUserInput } from '../../errors.js';
+import { badUserInput } from '../../errors/index.js';
 import type { SubscriptionResolvers } from '../../generated/graphql.js';
 import { checkJobId } from '../fine-tune-job/resolvers.js';
 import type { JobEvent, LogEvent } from './job-watch.js';
