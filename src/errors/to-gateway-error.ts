@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import { maskKeys } from '../logging/redact.js';
 import { UpstreamError } from '../upstream/dashscope/errors.js';
 import { deadlinePassed } from './deadline.js';
-import { GatewayError, type GatewayErrorExtensions } from './index.js';
+import { GatewayError, type GatewayErrorExtensions } from './gateway-error.js';
 import { upstreamRule } from './upstream.js';
 
 /*
