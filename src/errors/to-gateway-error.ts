@@ -6,13 +6,15 @@ import { GatewayError, type GatewayErrorExtensions } from './gateway-error.js';
 import { upstreamRule } from './upstream.js';
 
 /*
- * Why errors are converted early, where they happen, and not left to `maskError`: yoga wraps `maskError` and logs the
- * error it was given at ERROR level whenever `maskError` returns a different object (graphql-yoga's server.ts; its
- * handleError does the same for errors of the request itself). An error that is already a GraphQLError passes
- * through as the same object and is not logged. So an expected upstream failure (a 404, a 429, a deadline) is turned
- * into its GatewayError by `toGatewayError` in the reads (context.ts), the writes (modules/fine-tune-job/mutations.ts)
- * and the live updates (modules/live/job-watch.ts): the client gets its code and operators get no ERROR line for it.
- * Whatever reaches `maskError` unconverted is a gateway fault: masked, and logged by yoga.
+ * Why errors are converted early, where they happen, and not left to `maskError`: yoga wraps the `maskError` it is
+ * given and logs the error it passed in at ERROR level whenever `maskError` returns a different object
+ * (graphql-yoga's server.ts; its handleError logs again for errors of the request itself; the WebSocket transport,
+ * src/gateway/websocket.ts, does the same). The `maskError` below returns an error the gateway raised on purpose (a
+ * GraphQLError, or one wrapped by graphql-js with its path) as the same object, so it is not logged. Hence an expected
+ * upstream failure (a 404, a 429, a deadline) is turned into its GatewayError by `toGatewayError` in the reads
+ * (src/context.ts), the writes (src/modules/fine-tune-job/mutations.ts) and the live updates
+ * (src/modules/live/job-watch.ts): the client gets its code, and operators no ERROR line for it. Whatever reaches
+ * `maskError` unconverted is a gateway fault: masked (or mapped, for a stray upstream failure), and logged by yoga.
  */
 
 /**
