@@ -68,7 +68,8 @@ function requestFor(
 ): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(upgrade.headers)) {
-    if (typeof value === 'string') headers.set(name, value);
+    // Not the upgrade's Accept: a socket's results are graphql-ws messages, there is no media type to negotiate.
+    if (typeof value === 'string' && name !== 'accept') headers.set(name, value);
   }
   for (const name of PARAM_HEADERS) {
     const value = connectionParams?.[name] ?? connectionParams?.[name.replace(/(^|-)\w/g, (c) => c.toUpperCase())];

@@ -19,6 +19,7 @@ import { useRequestId } from '../plugins/use-request-id.js';
 import { useRequestLog } from '../plugins/use-request-log.js';
 import { useResponseCompression } from '../plugins/use-response-compression.js';
 import { useSubscriptionLimit } from '../plugins/use-subscription-limit.js';
+import { useSubscriptionNeedsStream } from '../plugins/use-subscription-needs-stream.js';
 import { useSubscriptionShutdown } from '../plugins/use-subscription-shutdown.js';
 import { buildSchema } from '../schema.js';
 import { useFanOutBudget } from '../security/fan-out.js';
@@ -79,6 +80,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useReadiness(() => !closing.aborted),
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
+    // A subscription asked for as plain JSON is refused (406) before it reads upstream; before the subscription cap.
+    useSubscriptionNeedsStream(),
     // At most maxSubscriptions streams open at once, whatever their transport.
     useSubscriptionLimit(config.realtime.maxSubscriptions),
     // Last: it compresses the final answer.

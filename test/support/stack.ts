@@ -2,6 +2,7 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
 import type { LogSink } from '../../src/logging/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import type { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 
 export interface GraphQLResponse<TData = Record<string, unknown>> {
   status: number;
@@ -28,7 +29,14 @@ export interface Stack {
 
 /** A real emulator and a real gateway, each on its own loopback port, talking HTTP. */
 export async function startStack(
-  options: { env?: Record<string, string>; emulator?: EmulatorOptions; now?: () => number; log?: LogSink } = {},
+  options: {
+    env?: Record<string, string>;
+    emulator?: EmulatorOptions;
+    now?: () => number;
+    log?: LogSink;
+    /** An upstream client of the test's own (e.g. one with a bug), made from the config. */
+    client?: (config: ReturnType<typeof loadConfig>, emulatorUrl: string) => DashScopeClient;
+  } = {},
 ): Promise<Stack> {
   const emulator = await startEmulator(options.emulator);
   const config = loadConfig({
@@ -38,7 +46,7 @@ export async function startStack(
     ...(options.env?.AUTH_MODE === 'forward' ? {} : { DASHSCOPE_API_KEY: emulator.demoApiKey }),
     ...options.env,
   });
-  const gateway = createGateway({ config, now: options.now, log: options.log });
+  const gateway = createGateway({ config, now: options.now, log: options.log, client: options.client?.(config, emulator.url) });
   const url = await gateway.listen(0, '127.0.0.1');
 
   const gql: Stack['gql'] = async (query, variables, headers) => {
