@@ -9,6 +9,8 @@ COPY tsconfig.json tsconfig.build.json codegen.ts ./
 COPY schema ./schema
 COPY src ./src
 RUN npm run build
+# Each domain's SDL sits beside its code (src/schema.ts reads schema/ and src/modules/**/*.graphql): keep those files only.
+RUN node -e "const fs = require('node:fs'); fs.cpSync('src/modules', 'sdl/src/modules', { recursive: true, filter: (p) => fs.statSync(p).isDirectory() || p.endsWith('.graphql') })"
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
@@ -17,6 +19,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY schema ./schema
+COPY --from=build /app/sdl/src ./src
 COPY .node-options ./
 USER node
 EXPOSE 4000

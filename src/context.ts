@@ -1,33 +1,38 @@
 import DataLoader from 'dataloader';
 import { toGatewayError, unauthenticated, type GatewayError } from './errors/index.js';
-import { upstreamCallBudget } from './security/fan-out.js';
-import type { JobReader } from './upstream/job-reader.js';
+import { upstreamCallBudget } from './plugins/use-fan-out-budget.js';
+import type { JobReader, UpstreamReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
 import type { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
-import type {
-  CheckpointRecord,
-  Credential,
-  DashScopeClient,
-  FineTuneJobRecord,
-  JobLogsRecord,
-  ListJobsParams,
-  JobPageRecord,
-} from './upstream/dashscope/index.js';
+import type { Credential, DashScopeClient, FineTuneJobRecord, ListJobsParams, JobPageRecord } from './upstream/dashscope/index.js';
 
-export interface LogsKey {
-  jobId: string;
-  offset: number;
-  limit: number;
+/** One kind of upstream read by key, as a module declares it for `GatewayContext.loader`. */
+export interface UpstreamRead<K, V> {
+  /** Names the loader within the operation: one per kind of read. */
+  name: string;
+  /** The shared reader (cache of finished jobs, single-flight) for the reads it knows; the client for any other. */
+  read: (
+    upstream: { reader: UpstreamReader; client: DashScopeClient },
+    credential: Credential,
+    key: K,
+    signal: AbortSignal | undefined,
+  ) => Promise<V>;
+  /** For keys that are not strings: a string that is equal for equal keys. */
+  cacheKey?: (key: K) => string;
 }
 
 /** What every resolver sees. Built per request: nothing request-scoped outlives it. */
 export interface GatewayContext {
   loaders: {
     job: DataLoader<string, FineTuneJobRecord>;
-    checkpoints: DataLoader<string, CheckpointRecord[]>;
-    logs: DataLoader<LogsKey, JobLogsRecord, string>;
   };
+  /**
+   * The operation's loader for one kind of upstream read (a module's, e.g. a job's checkpoints), made on first use:
+   * through the shared reader, batched, de-duplicated and counted against the fan-out budget like `loaders.job`.
+   * A module's new upstream read needs no change here.
+   */
+  loader<K, V>(read: UpstreamRead<K, V>): DataLoader<K, V, unknown>;
   listJobs(params: ListJobsParams): Promise<JobPageRecord>;
   /** Forgets every copy of the job this operation holds, so that the next read goes upstream (after a mutation). */
   invalidateJob(id: string): void;
@@ -100,22 +105,27 @@ export function createContext(deps: ContextDeps): GatewayContext {
       batch((id: string) => reader.getJob(credential(), id, signal)),
       loaderOptions,
     ),
-    checkpoints: new DataLoader(
-      batch((id: string) => reader.listCheckpoints(credential(), id, signal)),
-      loaderOptions,
-    ),
-    logs: new DataLoader(
-      batch((key: LogsKey) => reader.getLogs(credential(), key.jobId, key, signal)),
-      { ...loaderOptions, cacheKeyFn: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}` },
-    ),
+  };
+  const moduleLoaders = new Map<string, DataLoader<unknown, unknown, unknown>>();
+  const loader = <K, V>({ name, read, cacheKey }: UpstreamRead<K, V>): DataLoader<K, V, unknown> => {
+    let made = moduleLoaders.get(name) as DataLoader<K, V, unknown> | undefined;
+    if (!made) {
+      made = new DataLoader<K, V, unknown>(
+        batch((key: K) => read({ reader, client: deps.client }, credential(), key, signal)),
+        cacheKey ? { ...loaderOptions, cacheKeyFn: cacheKey } : loaderOptions,
+      );
+      moduleLoaders.set(name, made);
+    }
+    return made;
   };
 
   return {
     loaders,
+    loader,
     invalidateJob: (id) => {
       loaders.job.clear(id);
-      loaders.checkpoints.clear(id);
-      loaders.logs.clearAll();
+      // What a module read of the job (checkpoints, logs) is keyed by is the module's: forget every one.
+      for (const made of moduleLoaders.values()) made.clearAll();
       if (deps.credential && !(deps.credential instanceof Error)) reader.invalidate(deps.credential, id);
     },
     listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),

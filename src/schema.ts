@@ -1,25 +1,34 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isScalarType } from 'graphql';
 import { createSchema } from 'graphql-yoga';
 import type { GatewayContext } from './context.js';
-import type { Resolvers } from './generated/graphql.js';
-import { Mutation } from './modules/fine-tune-job/mutations.js';
-import { FineTuneJob, Query } from './modules/fine-tune-job/resolvers.js';
-import { Subscription } from './modules/live/resolvers.js';
-import { DateTime, JSONScalar, SafeInt } from './modules/scalars/resolvers.js';
+import { resolvers } from './modules/index.js';
 
-/** The SDL files in schema/, the same ones codegen reads (src/ and dist/ both sit beside schema/). */
-export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
+/** The project root: src/ (tsx, tests) and dist/ (the build) both sit in it. */
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-export function loadTypeDefs(): string[] {
-  return readdirSync(SCHEMA_DIR)
-    .filter((file) => file.endsWith('.graphql'))
-    .sort()
-    .map((file) => readFileSync(SCHEMA_DIR + file, 'utf8'));
+/**
+ * Where the SDL lives, as codegen.ts reads it: the shared base in schema/ (root types, scalars, error codes), then
+ * each domain's files beside its code under src/modules/. A test checks that codegen.ts names the same globs.
+ */
+export const SDL_GLOBS = ['schema/**/*.graphql', 'src/modules/**/*.graphql'];
+
+/** The SDL files, relative to the project root, in a stable order. */
+export function sdlFiles(): string[] {
+  return SDL_GLOBS.flatMap((glob) => {
+    const dir = glob.slice(0, glob.indexOf('/**'));
+    return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.graphql'))
+      .map((file) => join(dir, file))
+      .sort();
+  });
 }
 
-export const resolvers: Resolvers = { Query, Mutation, Subscription, FineTuneJob, DateTime, SafeInt, JSON: JSONScalar };
+export function loadTypeDefs(): string[] {
+  return sdlFiles().map((file) => readFileSync(join(ROOT, file), 'utf8'));
+}
 
 export function buildSchema() {
   const schema = createSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });

@@ -21,8 +21,9 @@ import { useResponseCompression } from '../plugins/use-response-compression.js';
 import { useSubscriptionLimit } from '../plugins/use-subscription-limit.js';
 import { useSubscriptionNeedsStream } from '../plugins/use-subscription-needs-stream.js';
 import { useSubscriptionShutdown } from '../plugins/use-subscription-shutdown.js';
+import { fieldCosts } from '../modules/index.js';
+import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
 import { buildSchema } from '../schema.js';
-import { useFanOutBudget } from '../security/fan-out.js';
 import type { GatewayError } from '../errors/index.js';
 import type { Credential } from '../upstream/dashscope/index.js';
 
@@ -63,7 +64,7 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     // INTROSPECTION=false: the schema is not spelled out to strangers.
     useIntrospectionSwitch(config.introspection),
     // Upstream calls an operation may cause, estimated up front and counted as it runs.
-    useFanOutBudget(limits.maxUpstreamCalls),
+    useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
     // The last word on every error a client sees: a documented code, no internals outside development.
     usePublicErrors(codes, isDev, (line) => logger.error(line)),
     // GraphiQL's files from this package, not a CDN.

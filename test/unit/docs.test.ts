@@ -91,6 +91,28 @@ describe('environment variables', () => {
   });
 });
 
+describe('limit names', () => {
+  // `extensions.limit` is part of the contract: every name the sources raise is listed where the errors are described.
+  // Read from the text of every source file, wherever the restructuring puts it: `limitExceeded('maxDepth', …)`,
+  // `capReached('maxPollers', …)`, `limit: 'jsonDepth'`.
+  const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && !file.startsWith('generated'))
+    .map((file) => read(join('src', file)))
+    .join('\n');
+  const names = [
+    ...new Set([...sources.matchAll(/(?:limitExceeded|capReached)\(\s*'(\w+)'|\blimit: '(\w+)'/g)].map((m) => (m[1] ?? m[2])!)),
+  ];
+  const errors = section(read('docs/api.md'), 'Errors');
+
+  it('reads the limit names of the sources', () => {
+    expect(names).toEqual(expect.arrayContaining(['maxDepth', 'maxDirectives', 'jsonDepth', 'maxOperationsPerSocket', 'maxPollers']));
+  });
+
+  it('lists every extensions.limit value in the Errors section of docs/api.md', () => {
+    expect(names.filter((name) => !errors.includes(`\`${name}\``))).toEqual([]);
+  });
+});
+
 describe('npm scripts', () => {
   const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
   const commands = section(read('README.md'), 'Commands')

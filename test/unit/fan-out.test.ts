@@ -1,17 +1,18 @@
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
-import { loadPriceList } from '../../src/modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../../src/modules/live/job-watch.js';
+import { loadPriceList } from '../../src/modules/fine-tune-job/derived.js';
+import { fieldCosts } from '../../src/modules/index.js';
+import { estimateUpstreamCalls } from '../../src/plugins/use-fan-out-budget.js';
 import { buildSchema } from '../../src/schema.js';
-import { estimateUpstreamCalls } from '../../src/security/fan-out.js';
 import type { DashScopeClient, FineTuneJobRecord } from '../../src/upstream/dashscope/index.js';
 import type { JobReader } from '../../src/upstream/job-reader.js';
 
 const schema = buildSchema();
 const estimate = (query: string, variables?: Record<string, unknown>, operationName?: string) =>
-  estimateUpstreamCalls(schema, parse(query), operationName, variables);
+  estimateUpstreamCalls(fieldCosts, schema, parse(query), operationName, variables);
 
 describe('estimateUpstreamCalls', () => {
   it('costs each field by the calls it makes, times the list sizes above it', () => {
@@ -38,11 +39,11 @@ describe('estimateUpstreamCalls', () => {
 
   it('remembers an estimate per document only when it read no variable', () => {
     const byIds = parse(`query($ids: [ID!]!) { fineTuneJobsByIds(ids: $ids) { checkpoints { name } } }`);
-    expect(estimateUpstreamCalls(schema, byIds, undefined, { ids: ['a'] })).toBe(2);
-    expect(estimateUpstreamCalls(schema, byIds, undefined, { ids: ['a', 'b', 'c'] })).toBe(6);
+    expect(estimateUpstreamCalls(fieldCosts, schema, byIds, undefined, { ids: ['a'] })).toBe(2);
+    expect(estimateUpstreamCalls(fieldCosts, schema, byIds, undefined, { ids: ['a', 'b', 'c'] })).toBe(6);
     const one = parse(`query($id: ID!) { fineTuneJob(id: $id) { logs { total } } }`);
-    expect(estimateUpstreamCalls(schema, one, undefined, { id: 'a' })).toBe(2);
-    expect(estimateUpstreamCalls(schema, one, undefined, { id: 'b' })).toBe(2);
+    expect(estimateUpstreamCalls(fieldCosts, schema, one, undefined, { id: 'a' })).toBe(2);
+    expect(estimateUpstreamCalls(fieldCosts, schema, one, undefined, { id: 'b' })).toBe(2);
   });
 
   it('gives up (null) where execution fails before any call anyway', () => {
@@ -76,5 +77,37 @@ describe('the run-time fan-out budget', () => {
     expect((results[3] as PromiseRejectedResult).reason).toMatchObject({
       extensions: { code: 'BAD_USER_INPUT', limit: 'maxUpstreamCalls' },
     });
+  });
+
+  it("counts a module's own loader (ctx.loader) against the same budget, one call per distinct key", async () => {
+    const calls: string[] = [];
+    const reader = {
+      getJob: (_credential: unknown, id: string) => {
+        calls.push(`job ${id}`);
+        return Promise.resolve({ id } as FineTuneJobRecord);
+      },
+    } as unknown as JobReader;
+    const ctx = createContext({
+      client: {} as DashScopeClient,
+      idempotency: new IdempotencyStore(),
+      live: new JobWatch({ client: {} as DashScopeClient, intervalMs: 1_000 }),
+      reader,
+      credential: { apiKey: 'sk-unit-test', workspace: undefined },
+      batchConcurrency: 10,
+      maxUpstreamCalls: 3,
+      prices: loadPriceList('intl', undefined),
+    });
+    const metrics = {
+      name: 'metrics',
+      read: (_upstream: unknown, _credential: unknown, id: string) => {
+        calls.push(`metrics ${id}`);
+        return Promise.resolve(id.length);
+      },
+    };
+    await ctx.loaders.job.load('a');
+    const results = await Promise.allSettled(['bb', 'bb', 'ccc', 'dddd'].map((id) => ctx.loader(metrics).load(id)));
+    expect(calls).toEqual(['job a', 'metrics bb', 'metrics ccc']);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ extensions: { limit: 'maxUpstreamCalls' } });
   });
 });

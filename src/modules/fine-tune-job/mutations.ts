@@ -10,17 +10,13 @@ import {
   type Credential,
   type FineTuneJobRecord,
 } from '../../upstream/dashscope/index.js';
+import { requireJobId } from '../arguments.js';
+import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { parseCreateInput } from './create-input.js';
 import { fingerprintOf, type Attempt } from './idempotency.js';
 import { findCreatedJob, idempotencyMarker } from './reconcile.js';
-import { checkJobId } from './resolvers.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-
-function requireJobId(id: string): void {
-  const invalid = checkJobId(id);
-  if (invalid) throw invalid;
-}
 
 /** An upstream failure in its GraphQL form (an expected outcome, not a gateway error to log). */
 async function upstream<T>(write: Promise<T>): Promise<T> {
@@ -135,5 +131,14 @@ export const Mutation: MutationResolvers = {
       ctx.invalidateJob(id);
     }
     return { id, deleted: true };
+  },
+};
+
+/** What each write costs upstream: a cancel re-reads the job it touched. */
+export const costs: FieldCosts = {
+  Mutation: {
+    createFineTuneJob: ONE_CALL,
+    cancelFineTuneJob: { calls: () => 2, times: () => 1 },
+    deleteFineTuneJob: ONE_CALL,
   },
 };

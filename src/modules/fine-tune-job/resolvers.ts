@@ -1,33 +1,34 @@
+import type { UpstreamRead } from '../../context.js';
 import { badUserInput } from '../../errors/index.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
-import { invalidIdReason } from '../../upstream/dashscope/index.js';
+import type { CheckpointRecord, JobLogsRecord } from '../../upstream/dashscope/index.js';
+import { checkJobId, requireJobId, requireRange } from '../arguments.js';
+import { countOf, FREE, ONE_CALL, type FieldCosts } from '../costs.js';
 import { durationSeconds, estimateCost } from './derived.js';
 
 export const MAX_IDS = 100;
 export const MAX_PAGE_SIZE = 100;
 export const MAX_LOG_LINES = 1000;
 
-/** The id rule, as a client error naming the argument; the upstream client enforces the same rule again. */
-export function checkJobId(id: string, argumentName = 'id'): Error | null {
-  const reason = invalidIdReason(id);
-  return reason
-    ? badUserInput(
-        `${JSON.stringify(id.length > 140 ? `${id.slice(0, 128)}…` : id)} is not a valid fine-tune job id: ${reason}.`,
-        argumentName,
-      )
-    : null;
+/** A job's checkpoints and log windows: per-operation loaders over the shared reader (src/context.ts). */
+const checkpointsOf: UpstreamRead<string, CheckpointRecord[]> = {
+  name: 'checkpoints',
+  read: ({ reader }, credential, jobId, signal) => reader.listCheckpoints(credential, jobId, signal),
+};
+interface LogsKey {
+  jobId: string;
+  offset: number;
+  limit: number;
 }
-
-function requireRange(value: number, min: number, max: number, argumentName: string): void {
-  if (value < min || value > max) {
-    throw badUserInput(`${argumentName} must be between ${min} and ${max}, got ${value}.`, argumentName);
-  }
-}
+const logsOf: UpstreamRead<LogsKey, JobLogsRecord> = {
+  name: 'logs',
+  read: ({ reader }, credential, key, signal) => reader.getLogs(credential, key.jobId, key, signal),
+  cacheKey: (key) => `${key.jobId}\u0000${key.offset}\u0000${key.limit}`,
+};
 
 export const Query: QueryResolvers = {
   fineTuneJob: (_parent, { id }, ctx) => {
-    const invalid = checkJobId(id);
-    if (invalid) throw invalid;
+    requireJobId(id);
     return ctx.loaders.job.load(id);
   },
 
@@ -59,11 +60,29 @@ export const Query: QueryResolvers = {
 export const FineTuneJob: FineTuneJobResolvers = {
   durationSeconds: (job, _args, ctx) => durationSeconds(job, ctx.now()),
   costEstimate: (job, _args, ctx) => estimateCost(job, ctx.prices),
-  checkpoints: (job, _args, ctx) => ctx.loaders.checkpoints.load(job.id),
+  checkpoints: (job, _args, ctx) => ctx.loader(checkpointsOf).load(job.id),
   logs: async (job, { offset, limit }, ctx) => {
     requireRange(offset, 0, Number.MAX_SAFE_INTEGER, 'offset');
     requireRange(limit, 1, MAX_LOG_LINES, 'limit');
-    const logs = await ctx.loaders.logs.load({ jobId: job.id, offset, limit });
+    const logs = await ctx.loader(logsOf).load({ jobId: job.id, offset, limit });
     return { total: logs.total, offset, lines: logs.lines };
+  },
+};
+
+/**
+ * What each field above costs upstream, at most (repeated ids are de-duplicated at run time, so this over-counts
+ * them). A page resolves its items `pageSize` times; later reads of those jobs hit the primed loader.
+ */
+export const costs: FieldCosts = {
+  Query: {
+    fineTuneJob: ONE_CALL,
+    fineTuneJobsByIds: { calls: (a) => countOf(a.ids), times: (a) => countOf(a.ids) },
+    fineTuneJobs: { calls: () => 1, times: (a) => (typeof a.pageSize === 'number' ? Math.max(0, a.pageSize) : 1) },
+  },
+  FineTuneJob: {
+    durationSeconds: FREE,
+    costEstimate: FREE,
+    checkpoints: ONE_CALL,
+    logs: ONE_CALL,
   },
 };

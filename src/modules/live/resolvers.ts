@@ -1,13 +1,9 @@
 import type { GatewayContext } from '../../context.js';
 import { badUserInput } from '../../errors/index.js';
 import type { SubscriptionResolvers } from '../../generated/graphql.js';
-import { checkJobId } from '../fine-tune-job/resolvers.js';
+import { requireJobId } from '../arguments.js';
+import { ONE_CALL, type FieldCosts } from '../costs.js';
 import type { JobEvent, LogEvent } from './job-watch.js';
-
-function requireJobId(id: string): void {
-  const invalid = checkJobId(id);
-  if (invalid) throw invalid;
-}
 
 /* Each event is either a value or the error that ends the stream: thrown here, it reaches the client as a GraphQL
    error with its code, and the stream then completes. */
@@ -35,5 +31,13 @@ export const Subscription: SubscriptionResolvers = {
       if ('error' in event) throw event.error;
       return event.line;
     },
+  },
+};
+
+/** What starting each stream costs upstream. */
+export const costs: FieldCosts = {
+  Subscription: {
+    fineTuneJobUpdated: ONE_CALL,
+    fineTuneJobLogLines: ONE_CALL,
   },
 };

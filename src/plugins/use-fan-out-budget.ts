@@ -14,42 +14,18 @@ import {
   type ValueNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors/index.js';
+import type { FieldCost, FieldCosts } from '../modules/costs.js';
 import { limitExceeded } from './limits.js';
 
 type Args = Record<string, unknown>;
-interface FieldCost {
-  /** Upstream calls the field itself makes. */
-  calls: (args: Args) => number;
-  /** How many times its selection resolves (a list's length). */
-  times: (args: Args) => number;
-}
+/** Field costs as the modules declare them (src/modules/costs.ts), read by type name and field name. */
+type CostTable = Partial<Record<string, Partial<Record<string, FieldCost>>>>;
 
-const count = (value: unknown) => (Array.isArray(value) ? value.length : 1);
-const pageSize = (args: Args) => (typeof args.pageSize === 'number' ? Math.max(0, args.pageSize) : 1);
-const one = () => 1;
+/** Estimates that read no variable, per cost table and document (yoga's parse cache hands back the same document object). */
+const constantEstimatesByCosts = new WeakMap<FieldCosts, WeakMap<DocumentNode, Map<string, number | null>>>();
 
-/**
- * What each field costs upstream, at most (repeated ids are de-duplicated at run time, so this over-counts them).
- * A field not listed costs nothing and resolves its selection once. A cancel re-reads the job it touched.
- */
-const FIELD_COSTS: Record<string, FieldCost> = {
-  'Query.fineTuneJob': { calls: one, times: one },
-  'Query.fineTuneJobsByIds': { calls: (a) => count(a.ids), times: (a) => count(a.ids) },
-  'Query.fineTuneJobs': { calls: one, times: pageSize },
-  'FineTuneJob.checkpoints': { calls: one, times: one },
-  'FineTuneJob.logs': { calls: one, times: one },
-  'Mutation.createFineTuneJob': { calls: one, times: one },
-  'Mutation.cancelFineTuneJob': { calls: () => 2, times: one },
-  'Mutation.deleteFineTuneJob': { calls: one, times: one },
-  'Subscription.fineTuneJobUpdated': { calls: one, times: one },
-  'Subscription.fineTuneJobLogLines': { calls: one, times: one },
-};
-
-/** Estimates that read no variable, per document (yoga's parse cache hands back the same document object). */
-const constantEstimates = new WeakMap<DocumentNode, Map<string, number | null>>();
-
-/** Whether a cost function reads its arguments: `one` and `() => 2` do not, and need no argument values at all. */
+/** Whether a cost function reads its arguments: `ONE_CALL` and `() => 2` do not, and need no argument values at all. */
 const readsArgs = (cost: FieldCost) => cost.calls.length > 0 || cost.times.length > 0;
 
 function hasVariable(node: ValueNode): boolean {
@@ -60,16 +36,21 @@ function hasVariable(node: ValueNode): boolean {
 }
 
 /**
- * The most upstream calls an operation can cause: per field cost, multiplied by the list sizes above it; aliases
- * count each time. `null` when the variables do not coerce (execution then fails before any call). Runs before every
+ * The most upstream calls an operation can cause: per field cost (declared by each module beside its resolvers; a
+ * field without a resolver costs nothing and resolves its selection once), multiplied by the list sizes above it;
+ * aliases count each time. `null` when the variables do not coerce (execution then fails before any call). Runs before every
  * execution, so it reads arguments only where the cost depends on them, and remembers estimates that read no variable.
  */
 export function estimateUpstreamCalls(
+  fieldCosts: FieldCosts,
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | null | undefined,
   rawVariables: Args | null | undefined,
 ): number | null {
+  const costs = fieldCosts as CostTable;
+  let constantEstimates = constantEstimatesByCosts.get(fieldCosts);
+  if (!constantEstimates) constantEstimatesByCosts.set(fieldCosts, (constantEstimates = new WeakMap()));
   const memoKey = operationName ?? '';
   const memo = constantEstimates.get(document)?.get(memoKey);
   if (memo !== undefined) return memo;
@@ -105,7 +86,7 @@ export function estimateUpstreamCalls(
       } else if (isObjectType(type) || isInterfaceType(type)) {
         const field = type.getFields()[selection.name.value];
         if (!field) continue;
-        const cost = FIELD_COSTS[`${type.name}.${field.name}`];
+        const cost = costs[type.name]?.[field.name];
         let args: Args = {};
         if (cost && readsArgs(cost)) {
           const usesVariables = selection.arguments?.some((a) => hasVariable(a.value)) ?? false;
@@ -146,7 +127,7 @@ export function estimateUpstreamCalls(
  * The fan-out budget, up front: an operation whose estimate exceeds `maxUpstreamCalls` is refused before it executes.
  * The run-time counter in the context (`upstreamCallBudget`) stops whatever the estimate cannot see.
  */
-export function useFanOutBudget(maxUpstreamCalls: number): Plugin {
+export function useFanOutBudget(maxUpstreamCalls: number, fieldCosts: FieldCosts): Plugin {
   const check = ({
     args,
     setResultAndStopExecution,
@@ -154,7 +135,7 @@ export function useFanOutBudget(maxUpstreamCalls: number): Plugin {
     args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: Args | null };
     setResultAndStopExecution: (result: { errors: GatewayError[] }) => void;
   }) => {
-    const estimate = estimateUpstreamCalls(args.schema, args.document, args.operationName, args.variableValues);
+    const estimate = estimateUpstreamCalls(fieldCosts, args.schema, args.document, args.operationName, args.variableValues);
     if (estimate !== null && estimate > maxUpstreamCalls) {
       setResultAndStopExecution({
         errors: [

@@ -1,0 +1,9 @@
+import type { GatewayModule } from '../costs.js';
+import { Mutation, costs as mutationCosts } from './mutations.js';
+import { FineTuneJob, Query, costs as readCosts } from './resolvers.js';
+
+/** Fine-tune jobs: reads (resolvers.ts, fine-tune-job.graphql, checkpoint.graphql) and writes (mutations.ts, mutations.graphql). */
+export const fineTuneJobModule: GatewayModule = {
+  resolvers: { Query, FineTuneJob, Mutation },
+  costs: { ...readCosts, ...mutationCosts },
+};
