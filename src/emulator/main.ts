@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { startEmulator } from './server.js';
+import { startEmulator } from './index.js';
 
 // argv only: src/config.ts is the one place that reads the environment.
 const { values } = parseArgs({

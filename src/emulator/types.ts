@@ -1,4 +1,7 @@
-export type Route = 'create' | 'get' | 'list' | 'cancel' | 'delete' | 'logs' | 'checkpoints' | 'export' | 'unknown';
+import type { RouteName } from './router.js';
+
+/** A route's name in stats and fault rules: one per line of the route table, or `unknown`. */
+export type Route = RouteName | 'unknown';
 
 export interface EmulatorAccount {
   apiKey: string;

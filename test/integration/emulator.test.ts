@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveSeedJobIds, SEED_JOB_IDS, startEmulator, type Emulator, type EmulatorAccount } from '../../src/emulator/index.js';
+import { ROUTES } from '../../src/emulator/router.js';
 
 const ALICE: EmulatorAccount = { apiKey: 'sk-alice', workspaceId: 'llm-alice001', userId: '1111111111111111', seed: true };
 const BOB: EmulatorAccount = { apiKey: 'sk-bob', workspaceId: 'llm-bob00001', userId: '2222222222222222' };
@@ -466,6 +467,19 @@ describe('faults and stats', () => {
     expect(await out(`${API}/ft-x`, { key: BOB.apiKey })).toEqual({ job_id: 'ft-x', status: 'WEIRD' });
     const stats = (await (await control('stats', 'GET')).json()) as { total: number };
     expect(stats.total).toBe(3);
+  });
+
+  it('puts every route of the table behind the same key check, stats and faults', async () => {
+    emulator.resetStats();
+    for (const route of ROUTES) {
+      const path = route.path.replace(/:(\w+)/g, '$1-1');
+      expectError(await call(path, { method: route.method, key: null }), 401, 'InvalidApiKey');
+      emulator.injectFault({ match: { route: route.name }, times: 1, fault: { kind: 'status', status: 503, code: 'Faulted' } });
+      expectError(await call(path, { method: route.method }), 503, 'Faulted');
+    }
+    expect(emulator.stats().byRoute).toEqual(Object.fromEntries(ROUTES.map((route) => [route.name, 2])));
+    const unknownControl = await fetch(`${emulator.url}/__emulator/nope`, { method: 'POST' });
+    expect([unknownControl.status, await unknownControl.json()]).toEqual([404, { error: 'unknown control endpoint' }]);
   });
 
   it('close() ends hung requests', async () => {
