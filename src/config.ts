@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.js';
+import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
 

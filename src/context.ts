@@ -1,12 +1,10 @@
 import DataLoader from 'dataloader';
-import { abortedOperationError } from './deadline.js';
-import { fromUpstreamError, unauthenticated, type GatewayError } from './errors.js';
+import { toGatewayError, unauthenticated, type GatewayError } from './errors/index.js';
 import { upstreamCallBudget } from './plugins/use-fan-out-budget.js';
-import { UpstreamError } from './upstream/dashscope/index.js';
 import type { JobReader, UpstreamReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
-import { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
-import { JobWatch } from './modules/live/job-watch.js';
+import type { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
+import type { JobWatch } from './modules/live/job-watch.js';
 import type { Credential, DashScopeClient, FineTuneJobRecord, ListJobsParams, JobPageRecord } from './upstream/dashscope/index.js';
 
 /** One kind of upstream read by key, as a module declares it for `GatewayContext.loader`. */
@@ -56,9 +54,9 @@ export interface GatewayContext {
 
 export interface ContextDeps {
   client: DashScopeClient;
-  /** The gateway's (createGateway passes them); a context made on its own, in a unit test, gets its own. */
-  idempotency?: IdempotencyStore<FineTuneJobRecord>;
-  live?: JobWatch;
+  /** Gateway-wide, made once by createGateway: what idempotency keys created, and the pollers shared by subscribers. */
+  idempotency: IdempotencyStore<FineTuneJobRecord>;
+  live: JobWatch;
   /** Every read goes through the gateway's shared reader (cache of finished jobs, single-flight); writes use `client`. */
   reader: JobReader;
   /** Per-operation batching and de-duplication; off only to measure what they save. Default on. */
@@ -72,7 +70,7 @@ export interface ContextDeps {
   /** The fan-out budget: upstream calls this operation may make; the ones beyond fail BAD_USER_INPUT. */
   maxUpstreamCalls?: number;
   prices: PriceList;
-  /** Aborts when the client goes away or the operation deadline passes (src/deadline.ts). */
+  /** Aborts when the client goes away or the operation deadline passes (src/plugins/use-operation-deadline.ts). */
   signal?: AbortSignal;
   now?: () => number;
   warn?: (message: string) => void;
@@ -92,9 +90,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     const overBudget = budget.take();
     if (overBudget) return Promise.reject(overBudget);
     return limit(task).catch((error: unknown) => {
-      if (error instanceof UpstreamError) throw fromUpstreamError(error);
-      // A shared or queued read reports the abort itself; the deadline passing is still UPSTREAM_TIMEOUT.
-      throw signal?.aborted ? abortedOperationError(signal) : error;
+      throw toGatewayError(error, signal);
     });
   };
   // One batch function shape for every per-key upstream read: an Error in place of each failure.
@@ -138,8 +134,8 @@ export function createContext(deps: ContextDeps): GatewayContext {
     warn: deps.warn ?? (() => {}),
     credential,
     client: deps.client,
-    idempotency: deps.idempotency ?? new IdempotencyStore(),
-    live: deps.live ?? new JobWatch({ client: deps.client, intervalMs: 3_000 }),
+    idempotency: deps.idempotency,
+    live: deps.live,
     signal,
   };
 }

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Emulator } from './emulator/index.js';
-import { createGateway } from './server.js';
+import { createGateway } from './gateway/index.js';
 
 async function main(): Promise<void> {
   let config: Config;

@@ -1,4 +1,4 @@
-import { badUserInput } from '../errors.js';
+import { badUserInput } from '../errors/index.js';
 import { invalidIdReason } from '../upstream/dashscope/index.js';
 
 /* Argument checks shared by the domains: each fails with BAD_USER_INPUT naming the argument, before any upstream call. */

@@ -14,9 +14,9 @@ import {
   type ValueNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors/index.js';
 import type { FieldCost, FieldCosts } from '../modules/costs.js';
-import { limitExceeded } from '../security/limits.js';
+import { limitExceeded } from './limits.js';
 
 type Args = Record<string, unknown>;
 /** Field costs as the modules declare them (src/modules/costs.ts), read by type name and field name. */

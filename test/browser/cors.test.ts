@@ -1,14 +1,11 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { startStack, type Stack } from '../support/stack.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it`);
-if (!available) console.warn(`Skipping the CORS browser test: no ${CHROMIUM} (apt-get install chromium).`);
+const available = chromiumAvailable('CORS');
 
 const CREATE = 'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }';
 
@@ -52,10 +49,7 @@ describe.skipIf(!available)('CORS in a browser', () => {
     pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
     // Two origins listed: the configuration in which yoga answered `Access-Control-Allow-Origin: null`.
     stack = await startStack({ env: { CORS_ORIGINS: `${pageOrigin},https://admin.example.com` } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

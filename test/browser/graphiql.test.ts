@@ -1,13 +1,9 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { startStack, type Stack } from '../support/stack.js';
 
-// CI installs Debian's chromium and must run this; a developer machine without it skips with a reason.
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it`);
-if (!available) console.warn(`Skipping the GraphiQL browser test: no ${CHROMIUM} (apt-get install chromium).`);
+const available = chromiumAvailable('GraphiQL');
 
 describe.skipIf(!available)('GraphiQL in a browser', () => {
   let stack: Stack;
@@ -23,10 +19,7 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
       env: { POLL_INTERVAL_MS: '100' },
       emulator: { now: () => emulatorNow, phaseDurationsMs: { pending: PHASE_MS, queuing: PHASE_MS, running: PHASE_MS } },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

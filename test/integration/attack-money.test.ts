@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createGateway } from '../../src/server.js';
+import { createGateway } from '../../src/gateway/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*

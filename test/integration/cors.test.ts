@@ -37,7 +37,10 @@ describe.each(CONFIGURATIONS)('CORS with $name configured', ({ origins }) => {
     expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
-  it.skipIf(origins.length === 0).each(origins)('echoes the listed origin %s, with Vary: Origin and no credentials', async (origin) => {
+  // With no origins configured there is nothing to echo: those cases exist only for the configured tables.
+  if (origins.length === 0) return;
+
+  it.each(origins)('echoes the listed origin %s, with Vary: Origin and no credentials', async (origin) => {
     const before = await preflight(origin);
     expect(before.status).toBe(204);
     expect(before.headers.get('access-control-allow-origin')).toBe(origin);
@@ -51,7 +54,7 @@ describe.each(CONFIGURATIONS)('CORS with $name configured', ({ origins }) => {
     expect(response.headers.get('vary')).toMatch(/\bOrigin\b/);
   });
 
-  it.skipIf(origins.length === 0)('says Vary: Origin on answers to requests without an Origin too (caches)', async () => {
+  it('says Vary: Origin on answers to requests without an Origin too (caches)', async () => {
     const response = await stack.gql('{ __typename }');
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(response.headers.get('vary')).toMatch(/\bOrigin\b/);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
-import type { LogLevel } from '../../src/security/logger.js';
+import type { LogLevel } from '../../src/logging/index.js';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack.js';
 
 /* Hostile or odd data from clients and from the upstream: each gets a clear error or a sane value, never a crash. */

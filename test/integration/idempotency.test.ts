@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { DEMO_ACCOUNT, startEmulator, type Fault } from '../../src/emulator/index.js';
+import { createGateway } from '../../src/gateway/index.js';
 import { fingerprintOf } from '../../src/modules/fine-tune-job/idempotency.js';
 import { idempotencyMarker } from '../../src/modules/fine-tune-job/reconcile.js';
-import { createGateway } from '../../src/server.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { startStack, type Stack } from '../support/stack.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { DEMO_API_KEY, SEED_JOB_IDS } from '../../src/emulator/index.js';
-import { createGateway, type Gateway } from '../../src/server.js';
+import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { GraphQLFormattedError } from 'graphql';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
-import type { LogSink } from '../../src/security/index.js';
+import type { LogSink } from '../../src/logging/index.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { allTransports, type Operation, type Outcome, type Payload, type Transport } from '../support/transports.js';

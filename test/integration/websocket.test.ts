@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
-import { createGateway } from '../../src/server.js';
+import { createGateway } from '../../src/gateway/index.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -407,6 +407,36 @@ describe('graceful shutdown', () => {
     } finally {
       await client.dispose();
       await stack.emulator.close();
+    }
+  });
+});
+
+describe('the operation deadline over WebSocket', () => {
+  it('lives as long as the operation: a finished query or mutation leaves no deadline timer behind', async () => {
+    // A deadline no other timer uses, far beyond the test: such a timer still pending was never cleared.
+    const deadlineMs = 3_600_123;
+    const stack = await startStack({ env: { OPERATION_DEADLINE_MS: String(deadlineMs) } });
+    const client = connect(stack);
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    const clearTimer = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      const runs = 3;
+      for (let i = 0; i < runs; i++) {
+        const query = await run(client, `query($id: ID!) { fineTuneJob(id: $id) { id } }`, { id: SEED_JOB_IDS.contractExample });
+        expect(query.results[0]?.errors).toBeUndefined();
+        // A mutation that fails upstream (no such job) still runs to its end.
+        const deleted = await run(client, `mutation { deleteFineTuneJob(id: "ft-202601010000-0000") { id } }`);
+        expect(deleted.results[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      }
+      const deadlines = setTimer.mock.calls.flatMap(([, ms], i) => (ms === deadlineMs ? [setTimer.mock.results[i]?.value as unknown] : []));
+      expect(deadlines).toHaveLength(2 * runs);
+      const cleared = new Set(clearTimer.mock.calls.map(([timer]) => timer as unknown));
+      expect(deadlines.filter((timer) => !cleared.has(timer))).toEqual([]);
+    } finally {
+      setTimer.mockRestore();
+      clearTimer.mockRestore();
+      await client.dispose();
+      await stack.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
-import type { LogSink } from '../../src/security/index.js';
-import { createGateway, type Gateway } from '../../src/server.js';
+import type { LogSink } from '../../src/logging/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import type { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 
 export interface GraphQLResponse<TData = Record<string, unknown>> {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 /*
  * The docs state facts that live elsewhere: the error codes (schema/errors.graphql), the environment variables
- * (src/config.ts) and the files they link to. These checks fail when the two drift apart.
+ * (src/config.ts), the files they link to and the repository paths they name. These checks fail when the two drift apart.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -152,5 +152,37 @@ describe('links', () => {
       })
       .map(({ target }) => `${target} (${relative(ROOT, join(ROOT, file))})`);
     expect(broken).toEqual([]);
+  });
+});
+
+/**
+ * The repository paths a Markdown text names in backquotes (`src/gateway/yoga.ts`, `test/unit/`), outside fenced code,
+ * without their `#anchor`. Patterns (`src/modules/<domain>/`, globs with `*`, `src/…`) are not paths.
+ */
+function namedPaths(markdown: string): string[] {
+  return [...prose(markdown).matchAll(/`((?:src|test|schema|bench|docs|\.ci)\/[^`\s]*)`/g)]
+    .map((match) => match[1]!.split('#')[0]!)
+    .filter((path) => !/[<>*…{}]/.test(path));
+}
+
+/** The paths of `namedPaths(markdown)` that do not exist under the repository root. */
+function missingPaths(markdown: string): string[] {
+  return namedPaths(markdown).filter((path) => !existsSync(join(ROOT, path)));
+}
+
+describe('repository paths', () => {
+  it('finds the paths the docs name, and not the patterns', () => {
+    expect(DOCS.flatMap((file) => namedPaths(read(file))).length).toBeGreaterThan(50);
+    expect(namedPaths('`src/modules/<domain>/` `src/plugins/use-*.ts` `src/…` `docs/api.md#errors`')).toEqual(['docs/api.md']);
+  });
+
+  it('reports a path that does not exist', () => {
+    expect(missingPaths('`src/gateway/yoga.ts`, `src/server.ts`, `test/unit/`\n```\n`src/in-code-block.ts`\n```')).toEqual([
+      'src/server.ts',
+    ]);
+  });
+
+  it.each(DOCS)('every repository path named in %s exists', (file) => {
+    expect(missingPaths(read(file))).toEqual([]);
   });
 });

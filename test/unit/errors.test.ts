@@ -1,6 +1,8 @@
 import { GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { fromUpstreamError, maskError } from '../../src/errors.js';
+import { maskError, toGatewayError, type GatewayError } from '../../src/errors/index.js';
+
+const fromUpstreamError = (error: UpstreamError) => toGatewayError(error) as GatewayError;
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from '../../src/upstream/dashscope/errors.js';
 
 const subject = 'fine-tune job "ft-202410291653-1c7f"';

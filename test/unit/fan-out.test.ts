@@ -1,6 +1,8 @@
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
+import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
+import { JobWatch } from '../../src/modules/live/job-watch.js';
 import { loadPriceList } from '../../src/modules/fine-tune-job/derived.js';
 import { fieldCosts } from '../../src/modules/index.js';
 import { estimateUpstreamCalls } from '../../src/plugins/use-fan-out-budget.js';
@@ -50,6 +52,20 @@ describe('estimateUpstreamCalls', () => {
   });
 });
 
+/** A context over a stand-in reader (no upstream at all) with a budget of 3 upstream calls. */
+function contextWithBudgetOf3(reader: JobReader) {
+  return createContext({
+    client: {} as DashScopeClient,
+    idempotency: new IdempotencyStore(),
+    live: new JobWatch({ client: {} as DashScopeClient, intervalMs: 1_000 }),
+    reader,
+    credential: { apiKey: 'sk-unit-test', workspace: undefined },
+    batchConcurrency: 10,
+    maxUpstreamCalls: 3,
+    prices: loadPriceList('intl', undefined),
+  });
+}
+
 describe('the run-time fan-out budget', () => {
   it('lets an operation make its budget of upstream calls, and fails each one beyond it naming the limit', async () => {
     const calls: string[] = [];
@@ -59,14 +75,7 @@ describe('the run-time fan-out budget', () => {
         return Promise.resolve({ id } as FineTuneJobRecord);
       },
     } as unknown as JobReader;
-    const ctx = createContext({
-      client: {} as DashScopeClient,
-      reader,
-      credential: { apiKey: 'sk-unit-test', workspace: undefined },
-      batchConcurrency: 10,
-      maxUpstreamCalls: 3,
-      prices: loadPriceList('intl', undefined),
-    });
+    const ctx = contextWithBudgetOf3(reader);
     const results = await Promise.allSettled(['a', 'b', 'c', 'd', 'e'].map((id) => ctx.loaders.job.load(id)));
     expect(calls).toEqual(['a', 'b', 'c']);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
@@ -83,14 +92,7 @@ describe('the run-time fan-out budget', () => {
         return Promise.resolve({ id } as FineTuneJobRecord);
       },
     } as unknown as JobReader;
-    const ctx = createContext({
-      client: {} as DashScopeClient,
-      reader,
-      credential: { apiKey: 'sk-unit-test', workspace: undefined },
-      batchConcurrency: 10,
-      maxUpstreamCalls: 3,
-      prices: loadPriceList('intl', undefined),
-    });
+    const ctx = contextWithBudgetOf3(reader);
     const metrics = {
       name: 'metrics',
       read: (_upstream: unknown, _credential: unknown, id: string) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../src/errors.js';
+import { GatewayError } from '../../src/errors/index.js';
 import { IdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
 
 function counter() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, redact } from '../../src/security/index.js';
+import { createLogger, redact } from '../../src/logging/index.js';
 
 describe('the redacting logger', () => {
   it('blanks authorization-like fields and masks bearer tokens and sk- keys, in strings, objects and errors', () => {

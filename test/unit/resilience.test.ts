@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamError, type UpstreamFailure } from '../../src/upstream/dashscope/errors.js';
-import { Resilience, isRetryable, type GuardedCall, type ResilienceOptions } from '../../src/upstream/dashscope/resilience.js';
-import { endOnAbort } from '../../src/shutdown.js';
+import { Resilience, isWorthRetrying, type GuardedCall, type ResilienceOptions } from '../../src/upstream/dashscope/resilience.js';
+import { endOnAbort } from '../../src/plugins/use-subscription-shutdown.js';
 
 const GET: GuardedCall = { idempotent: true, subject: 'fine-tune job "ft-1"', action: 'reading' };
 const POST: GuardedCall = { idempotent: false, subject: 'fine-tune job "ft-1"', action: 'canceling' };
@@ -64,7 +64,7 @@ describe('what is retried', () => {
     ['bad response', failure({ kind: 'bad-response' }), false],
     ['breaker open', failure({ kind: 'unavailable', shed: true }), false],
   ])('%s → %s', (_name, error, retryable) => {
-    expect(isRetryable(error.failure)).toBe(retryable);
+    expect(isWorthRetrying(error.failure)).toBe(retryable);
   });
 
   it('a GET that fails with 503 once is retried and succeeds', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badUserInput } from '../../errors.js';
+import { badUserInput } from '../../errors/index.js';
 import type { CreateFineTuneJobInput } from '../../generated/graphql.js';
 import { HYPER_PARAMETER_KEYS, TRAINING_TYPES, isValidId, type CreateJobInput } from '../../upstream/dashscope/index.js';
 

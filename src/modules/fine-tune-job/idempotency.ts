@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../errors/index.js';
 
 export const IDEMPOTENCY_TTL_MS = 10 * 60_000;
 const MAX_ENTRIES = 10_000;

@@ -1,6 +1,5 @@
 import type { GatewayContext } from '../../context.js';
-import { abortedOperationError, deadlinePassed } from '../../deadline.js';
-import { GatewayError, badUserInput, fromUpstreamError, type GatewayErrorExtensions } from '../../errors.js';
+import { GatewayError, badUserInput, deadlinePassed, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
 import type { MutationResolvers } from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
@@ -26,7 +25,7 @@ async function upstream<T>(write: Promise<T>): Promise<T> {
   try {
     return await write;
   } catch (error) {
-    throw error instanceof UpstreamError ? fromUpstreamError(error) : error;
+    throw toGatewayError(error);
   }
 }
 
@@ -41,12 +40,12 @@ function mayExist(message: string, extensions: GatewayErrorExtensions, keyed: bo
   return new GatewayError(`${message} ${advice}`, { ...extensions, retryable: keyed, jobMayExist: true });
 }
 
+/** A failed create in its GraphQL form: one that may have reached DashScope says so (`jobMayExist`). */
 function createFailure(error: unknown, keyed: boolean): unknown {
-  if (!(error instanceof UpstreamError)) return error;
-  const mapped = fromUpstreamError(error);
-  return mayHaveTakenEffect(error.failure)
-    ? mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, keyed)
-    : mapped;
+  const converted = toGatewayError(error);
+  return mayHaveCreated(error) && converted instanceof GatewayError
+    ? mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, keyed)
+    : converted;
 }
 
 /**
@@ -56,7 +55,8 @@ function createFailure(error: unknown, keyed: boolean): unknown {
 function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: () => GatewayError): Promise<T> {
   if (!signal) return write;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : abortedOperationError(signal));
+    // The caller gone: the abort in its GraphQL form.
+    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : (toGatewayError(signal.reason, signal) as Error));
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
@@ -72,9 +72,9 @@ const writeCutOff = (action: string, id: string) => () =>
 
 /** A failed search says nothing about a job: after an attempt that may have made one, the client is told so. */
 const searchFailure = (mayExistBefore: boolean) => (error: unknown) => {
-  if (!(error instanceof UpstreamError)) throw error;
-  const mapped = fromUpstreamError(error);
-  throw mayExistBefore ? mayExist(mapped.message, mapped.extensions as unknown as GatewayErrorExtensions, true) : mapped;
+  const converted = toGatewayError(error);
+  if (!(error instanceof UpstreamError && converted instanceof GatewayError)) throw error;
+  throw mayExistBefore ? mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, true) : converted;
 };
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../errors/index.js';
 import type { FineTuneJobRecord, JobPageRecord } from '../../upstream/dashscope/index.js';
 
 /*

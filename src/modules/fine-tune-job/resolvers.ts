@@ -1,5 +1,5 @@
 import type { UpstreamRead } from '../../context.js';
-import { badUserInput } from '../../errors.js';
+import { badUserInput } from '../../errors/index.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
 import type { CheckpointRecord, JobLogsRecord } from '../../upstream/dashscope/index.js';
 import { checkJobId, requireJobId, requireRange } from '../arguments.js';

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { GraphQLError } from 'graphql';
-import { GatewayError, fromUpstreamError } from '../../errors.js';
+import { GatewayError, toGatewayError } from '../../errors/index.js';
+import { isRetryable } from '../../errors/upstream.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import { UpstreamError, type Credential, type DashScopeClient, type FineTuneJobRecord } from '../../upstream/dashscope/index.js';
-import { capReached } from '../../security/live-limits.js';
+import { capReached } from '../../plugins/limits.js';
 import { Channel } from './channel.js';
 
 export interface JobLogLine {
@@ -39,8 +40,8 @@ const overflowError = (): GatewayError =>
   });
 
 function asGraphQLError(error: unknown): GraphQLError {
-  if (error instanceof UpstreamError) return fromUpstreamError(error);
-  if (error instanceof GatewayError) return error;
+  const converted = toGatewayError(error);
+  if (converted instanceof GatewayError) return converted;
   return new GatewayError('Watching the job failed unexpectedly.', { code: 'INTERNAL_SERVER_ERROR', retryable: false });
 }
 
@@ -212,7 +213,7 @@ class JobPoller {
       try {
         return await task();
       } catch (error) {
-        const retryable = error instanceof UpstreamError && fromUpstreamError(error).extensions.retryable === true;
+        const retryable = error instanceof UpstreamError && isRetryable(error.failure);
         if (!retryable || this.controller.signal.aborted) throw error;
         const backoff = Math.max(this.options.intervalMs * 2 ** (failures + 1), (error.failure.retryAfterSeconds ?? 0) * 1000);
         await this.pause(Math.min(backoff, this.options.maxBackoffMs));

@@ -1,5 +1,5 @@
 import type { GatewayContext } from '../../context.js';
-import { badUserInput } from '../../errors.js';
+import { badUserInput } from '../../errors/index.js';
 import type { SubscriptionResolvers } from '../../generated/graphql.js';
 import { requireJobId } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';

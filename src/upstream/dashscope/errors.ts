@@ -1,6 +1,6 @@
 /**
  * What can go wrong talking to DashScope, as one typed error. The GraphQL layer turns it into a GraphQL error through
- * one mapping table (src/errors.ts); nothing here knows GraphQL.
+ * one mapping table (src/errors/upstream.ts, via toGatewayError); nothing here knows GraphQL.
  */
 export type UpstreamFailureKind =
   | 'http' // the upstream answered with a non-2xx status

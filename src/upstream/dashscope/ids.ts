@@ -3,7 +3,7 @@
  * hostile id (`..`, `a/b`, `%2e%2e`, `?x`, CR LF …) can never address another DashScope endpoint.
  */
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
-/** Other DashScope endpoints under `/api/v1/fine-tunes/` (contract §"Related families"): never a job id. */
+/** Other DashScope endpoints under `/api/v1/fine-tunes/` (docs/upstream.md §6.11): never a job id. */
 const OTHER_ENDPOINTS = new Set(['outputs', 'compress']);
 
 export function invalidIdReason(id: string): string | null {

@@ -1,5 +1,7 @@
 import { setTimeout as pause } from 'node:timers/promises';
-import { BILLING_THROTTLING_CODES, isJobQuotaExceeded, UpstreamError, type UpstreamFailure } from './errors.js';
+import { deadlinePassed } from '../../errors/deadline.js';
+import { isRetryable } from '../../errors/upstream.js';
+import { UpstreamError, type UpstreamFailure } from './errors.js';
 
 export interface ResilienceOptions {
   /** Retries after the first attempt; idempotent requests (GET) only. */
@@ -128,7 +130,7 @@ export class Resilience {
 
   /** Milliseconds to wait before retrying, or undefined when this failure is not worth retrying. */
   private retryDelay(error: unknown, retry: number): number | undefined {
-    if (!(error instanceof UpstreamError) || !isRetryable(error.failure)) return undefined;
+    if (!(error instanceof UpstreamError) || !isWorthRetrying(error.failure)) return undefined;
     const { retryBaseMs, retryMaxAfterMs, random } = this.options;
     const backoff = random() * Math.min(retryMaxAfterMs, retryBaseMs * 2 ** retry);
     const retryAfterSeconds = error.failure.retryAfterSeconds;
@@ -149,21 +151,14 @@ export class Resilience {
   }
 }
 
-/** 429 (except billing and the job quota), 5xx and connection failures. Not a timeout after the request was sent: that time is spent. */
-export function isRetryable(f: UpstreamFailure): boolean {
-  if (f.shed) return false;
-  switch (f.kind) {
-    case 'unavailable':
-      return true;
-    case 'timeout':
-      return f.detail === 'UND_ERR_CONNECT_TIMEOUT';
-    case 'http': {
-      const status = f.httpStatus ?? 0;
-      return status === 429 ? !BILLING_THROTTLING_CODES.has(f.code ?? '') && !isJobQuotaExceeded(f) : status >= 500;
-    }
-    default:
-      return false;
-  }
+/**
+ * Whether this client retries a failure itself: a retryable one (the one definition, src/errors/upstream.ts), less
+ * what a retry here would only waste: a call the gateway shed itself (breaker open, queue full), and a timeout after
+ * the request was sent (that time is spent; a connect timeout is not).
+ */
+export function isWorthRetrying(f: UpstreamFailure): boolean {
+  if (f.shed || (f.kind === 'timeout' && f.detail !== 'UND_ERR_CONNECT_TIMEOUT')) return false;
+  return isRetryable(f);
 }
 
 /** What counts against the upstream's health: it failed to answer, or answered 5xx. A 4xx or 429 is an answer. */
@@ -175,10 +170,10 @@ function isUpstreamFault(error: unknown): boolean {
 
 /** The deadline passing is UPSTREAM_TIMEOUT; the caller going away is an abort nobody will see. */
 function aborted(call: GuardedCall): Error {
-  const reason: unknown = call.signal?.reason;
-  if (reason instanceof Error && reason.name === 'TimeoutError') {
+  if (deadlinePassed(call.signal)) {
     return new UpstreamError({ kind: 'timeout', subject: call.subject, action: call.action, detail: 'the operation deadline passed' });
   }
+  const reason: unknown = call.signal?.reason;
   return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
 }
 

@@ -1,5 +1,9 @@
-import type { GraphQLError } from 'graphql';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors/index.js';
+
+/*
+ * The limits of the public edge and their errors (the plugins that enforce them: use-operation-limits.ts,
+ * use-request-body-limit.ts, use-batch-limit.ts, use-subscription-limit.ts, the fan-out budget).
+ */
 
 /** The operation limits, each checked before anything executes (the fan-out counter also while it runs). */
 export interface OperationLimits {
@@ -35,12 +39,10 @@ export function limitExceeded(limit: LimitName, message: string, httpStatus?: nu
   return new GatewayError(message, { code: 'BAD_USER_INPUT', retryable: false, limit, http });
 }
 
-/** A whole request refused before yoga parses it, in the GraphQL response shape. */
-export function errorResponse(fetchAPI: { Response: typeof Response }, status: number, error: GraphQLError): Response {
-  const extensions = { ...error.extensions };
-  delete extensions.http;
-  return new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions }] }), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-  });
+/** The caps on long-lived work (config.realtime), as named in `extensions.limit`. */
+export type LiveLimitName = 'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxPollers';
+
+/** A cap on concurrent work reached: RATE_LIMITED (retryable once some of that work ends), naming the cap. */
+export function capReached(limit: LiveLimitName, message: string): GatewayError {
+  return new GatewayError(message, { code: 'RATE_LIMITED', retryable: true, limit });
 }

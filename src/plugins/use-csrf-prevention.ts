@@ -1,6 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import { badUserInput } from '../errors.js';
-import { errorResponse } from './limits.js';
+import { badUserInput, errorResponse } from '../errors/index.js';
 
 // The content types a browser may POST cross-site without a CORS preflight (an HTML form, or fetch in no-cors mode).
 const SIMPLE_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', '']);

@@ -1,13 +1,5 @@
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { GatewayError } from '../errors.js';
-
-/** The caps on long-lived work (config.realtime), as named in `extensions.limit`. */
-export type LiveLimitName = 'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxPollers';
-
-/** A cap on concurrent work reached: RATE_LIMITED (retryable once some of that work ends), naming the cap. */
-export function capReached(limit: LiveLimitName, message: string): GatewayError {
-  return new GatewayError(message, { code: 'RATE_LIMITED', retryable: true, limit });
-}
+import { capReached } from './limits.js';
 
 /**
  * At most `max` subscriptions open at once in the process, whatever their transport (SSE and graphql-ws both

@@ -1,5 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import type { GatewayLogger } from './logger.js';
+import type { GatewayLogger } from '../logging/logger.js';
 
 /**
  * A debug line per request (with its headers) and per response. The logger redacts `Authorization` and any key, so

@@ -1,6 +1,5 @@
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
-import { isErrorCode } from '../errors.js';
 
 const SUGGESTION = /\s*Did you mean .+\?$/;
 
@@ -21,9 +20,14 @@ function describeInternalError(error: unknown, path: readonly (string | number)[
  * coded their own way become BAD_USER_INPUT; anything else unknown is masked. Outside development, "Did you mean …"
  * suggestions (which spell out the schema) and yoga's `originalError` details are dropped.
  */
-export function publicError(error: GraphQLError, isDev: boolean, logInternal: (line: string) => void = () => {}): GraphQLError {
+export function publicError(
+  error: GraphQLError,
+  codes: ReadonlySet<string>,
+  isDev: boolean,
+  logInternal: (line: string) => void = () => {},
+): GraphQLError {
   const { code, originalError: _detail, ...rest } = (error.extensions ?? {}) as Record<string, unknown>;
-  const known = isErrorCode(code);
+  const known = typeof code === 'string' && codes.has(code);
   if (known && (isDev || (!SUGGESTION.test(error.message) && !_detail))) return error;
   const isRequestError = !error.path;
   let message = isDev ? error.message : error.message.replace(SUGGESTION, '');
@@ -41,11 +45,14 @@ export function publicError(error: GraphQLError, isDev: boolean, logInternal: (l
   return new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions });
 }
 
-/** `logInternal` hears every error masked here (one that reached the client without a documented code). */
-export function usePublicErrors(isDev: boolean, logInternal?: (line: string) => void): Plugin {
+/**
+ * `codes`: the documented ones (`errorCodes(schema)`, src/errors/index.ts). `logInternal` hears every error masked here
+ * (one that reached the client without a documented code).
+ */
+export function usePublicErrors(codes: ReadonlySet<string>, isDev: boolean, logInternal?: (line: string) => void): Plugin {
   const publicResult = (result: ExecutionResult): ExecutionResult => {
     if (!result.errors?.length) return result;
-    return { ...result, errors: result.errors.map((error) => publicError(error, isDev, logInternal)) };
+    return { ...result, errors: result.errors.map((error) => publicError(error, codes, isDev, logInternal)) };
   };
   return {
     onResultProcess(payload) {

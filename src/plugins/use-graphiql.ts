@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
-import { compress, negotiateEncoding, type Encoding } from './compression.js';
+import { compress, negotiateEncoding, type Encoding } from './use-response-compression.js';
 
 /** Where GraphiQL's files are served; their names carry a hash of their content, so they never go stale. */
 export const GRAPHIQL_ASSETS_PATH = '/graphiql-assets/';
@@ -51,6 +51,26 @@ function loadBundle(): Promise<Bundle> {
   });
   return bundle;
 }
+
+/** What GraphiQL's editor holds on first open: a query that works against the demo jobs, and where to go next. */
+const GRAPHIQL_DEFAULT_QUERY = `# finetune-gateway: GraphQL over DashScope fine-tuning jobs.
+# Press the play button to run. The book icon (left) opens the docs.
+# Next, try: fineTuneJob(id: "ft-202605271743-dd2a") { checkpoints { name status } }
+query Dashboard {
+  fineTuneJobs(page: 1, pageSize: 10) {
+    total
+    hasNextPage
+    items {
+      id
+      status
+      model
+      createdAt
+      durationSeconds
+      costEstimate { amount currency isFinal }
+    }
+  }
+}
+`;
 
 /** JSON inside a <script>: `<` escaped so that no string in it can close the script element. */
 const inlineJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
@@ -110,4 +130,9 @@ export function useGraphiQLAssets(): Plugin {
       });
     },
   };
+}
+
+/** Yoga's `graphiql` option: the gateway's title and default query, or off. */
+export function graphiqlOptions(enabled: boolean) {
+  return enabled && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY };
 }

@@ -1,33 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { Server } from 'node:http';
-import { setTimeout as pause } from 'node:timers/promises';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-
-/*
- * Graceful shutdown, in this order: `/ready` turns 503 and long-lived streams end (the `closing` signal); after an
- * optional delay for load balancers to notice, the listener closes (new connections are refused); in-flight
- * operations get a grace period to finish; then the remaining connections are closed.
- */
-
-/** `GET /ready`: 200 while serving, 503 from the moment shutdown begins. Then every response asks to close its connection. */
-export function useReadiness(isReady: () => boolean): Plugin {
-  return {
-    onRequest(request) {
-      if (request.url.pathname !== '/ready') return;
-      const ready = isReady();
-      request.endResponse(
-        new request.fetchAPI.Response(JSON.stringify({ ready }), {
-          status: ready ? 200 : 503,
-          headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-        }),
-      );
-    },
-    onResponse({ response }) {
-      // A kept-alive connection would otherwise hold the drain open and bring the client back to a closing server.
-      if (!isReady()) response.headers.set('connection', 'close');
-    },
-  };
-}
 
 /**
  * Every subscription's event stream ends cleanly when `closing` aborts: over SSE the client gets its `complete`
@@ -89,21 +61,4 @@ export function endOnAbort<T>(source: AsyncIterable<T>, signal: AbortSignal): As
       throw error;
     },
   };
-}
-
-/**
- * Closes the listener, waits up to `graceMs` for open connections (in-flight operations) to finish, then closes the
- * rest. Resolves to whether it had to force them.
- */
-export async function drainServer(server: Server, graceMs: number): Promise<{ forced: boolean }> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const grace = new AbortController();
-  const forced = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
-  grace.abort();
-  if (forced) {
-    server.closeAllConnections();
-    await closed;
-  }
-  return { forced };
 }

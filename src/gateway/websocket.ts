@@ -3,11 +3,11 @@ import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema
 import { CloseCode, makeServer, type ExecutionResult, type FormattedExecutionResult, type ServerOptions } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { GatewayContext } from './context.js';
-import { badUserInput, maskError } from './errors.js';
-import { capReached } from './security/live-limits.js';
-import type { GatewayLogger } from './security/logger.js';
-import { publicError } from './security/public-errors.js';
+import type { GatewayContext } from '../context.js';
+import { badUserInput, maskError } from '../errors/index.js';
+import { capReached } from '../plugins/limits.js';
+import type { GatewayLogger } from '../logging/index.js';
+import { publicError } from '../plugins/use-public-errors.js';
 
 interface Roots {
   execute: (args: ExecutionArgs) => unknown;
@@ -29,6 +29,8 @@ export interface WebSocketOptions {
   maxPayloadBytes: number;
   /** Operations one socket may have in flight at once. */
   maxOperationsPerSocket: number;
+  /** The documented error codes (the schema's `enum ErrorCode`). */
+  codes: ReadonlySet<string>;
   isDev: boolean;
   logger: GatewayLogger;
   /** Ping interval; a socket that does not answer a ping within it is dropped. */
@@ -66,7 +68,8 @@ function requestFor(
 ): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(upgrade.headers)) {
-    if (typeof value === 'string') headers.set(name, value);
+    // Not the upgrade's Accept: a socket's results are graphql-ws messages, there is no media type to negotiate.
+    if (typeof value === 'string' && name !== 'accept') headers.set(name, value);
   }
   for (const name of PARAM_HEADERS) {
     const value = connectionParams?.[name] ?? connectionParams?.[name.replace(/(^|-)\w/g, (c) => c.toUpperCase())];
@@ -92,7 +95,7 @@ export function serveWebSocket(
   yoga: YogaServerInstance<object, GatewayContext>,
   options: WebSocketOptions,
 ): { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }> } {
-  const { logger, isDev, maxOperationsPerSocket, keepAliveMs = 12_000 } = options;
+  const { logger, isDev, codes, maxOperationsPerSocket, keepAliveMs = 12_000 } = options;
   let draining = false;
   const sockets = new Set<SocketState>();
   let idle: (() => void) | undefined;
@@ -108,7 +111,7 @@ export function serveWebSocket(
   const toPublic = (error: unknown): GraphQLError => {
     const masked = maskError(error, 'Unexpected error.', isDev);
     if (masked !== error) logger.error(error);
-    const result = publicError(masked instanceof GraphQLError ? masked : new GraphQLError(masked.message), isDev);
+    const result = publicError(masked instanceof GraphQLError ? masked : new GraphQLError(masked.message), codes, isDev);
     if (!result.extensions.http) return result;
     const extensions = { ...result.extensions };
     delete extensions.http;

@@ -1,13 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { LRUCache } from 'lru-cache';
-import { badUserInput, GatewayError } from '../errors.js';
 
 /*
- * What Apollo Client's defaults need that graphql-yoga does not do by itself: its HttpLink's multipart subscriptions,
- * and its persisted-query link (automatic persisted queries). Both are plugins of the one yoga pipeline, so CSRF,
- * body limits, operation limits, masking and logging apply as to any other request.
+ * What Apollo Client's HttpLink needs that graphql-yoga does not do by itself: multipart subscriptions (its persisted
+ * queries: use-persisted-queries.ts). A plugin of the one yoga pipeline, so CSRF, body limits, operation limits,
+ * masking and logging apply as to any other request.
  */
 
 type ResultProcessor = Parameters<Parameters<NonNullable<Plugin['onResultProcess']>>[0]['setResultProcessor']>[0];
@@ -19,7 +16,7 @@ const SUBSCRIPTION_SPEC = /multipart\/mixed[^,]*subscriptionspec/i;
 /**
  * One part per event, `{"payload": <result>}`; `{}` heartbeats keep proxies from closing a quiet stream; an error of
  * the stream itself ends it with `{"payload": null, "errors": [...]}`. Each part is written as it happens (never
- * compressed: src/edge/compression.ts skips multipart).
+ * compressed: use-response-compression.ts skips multipart).
  */
 function multipartSubscription(heartbeatMs: number): ResultProcessor {
   return (result, fetchAPI) => {
@@ -82,38 +79,6 @@ export function useApolloMultipartSubscriptions({ heartbeatMs = 5_000 }: { heart
       if (isAsyncIterable(payload.result) && SUBSCRIPTION_SPEC.test(payload.request.headers.get('accept') ?? '')) {
         payload.setResultProcessor(processor, 'multipart/mixed');
       }
-    },
-  };
-}
-
-const SHA256 = /^[0-9a-f]{64}$/;
-
-/**
- * Automatic persisted queries (Apollo's protocol, version 1): a request may carry only the SHA-256 of its query in
- * `extensions.persistedQuery`. A hash not seen yet gets PERSISTED_QUERY_NOT_FOUND, and the client sends the query with
- * its hash, which is checked and remembered. The store is bounded in entries and bytes (least recently used go first).
- */
-export function usePersistedQueries({ maxEntries = 1_000, maxBytes = 5_000_000 }: { maxEntries?: number; maxBytes?: number } = {}): Plugin {
-  const store = new LRUCache<string, string>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (query) => Math.max(1, query.length) });
-  return {
-    onParams({ params, setParams }) {
-      const persisted = params.extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | undefined;
-      if (persisted === undefined) return;
-      const hash = persisted?.sha256Hash;
-      if (persisted?.version !== 1 || typeof hash !== 'string' || !SHA256.test(hash)) {
-        throw badUserInput('extensions.persistedQuery must be { version: 1, sha256Hash: "<64 lowercase hex digits>" }.');
-      }
-      if (params.query == null) {
-        const query = store.get(hash);
-        // Apollo's and urql's links look for this exact message or the code, then retry with the query.
-        if (query === undefined) throw new GatewayError('PersistedQueryNotFound', { code: 'PERSISTED_QUERY_NOT_FOUND', retryable: true });
-        setParams({ ...params, query });
-        return;
-      }
-      if (createHash('sha256').update(params.query).digest('hex') !== hash) {
-        throw badUserInput('extensions.persistedQuery.sha256Hash is not the SHA-256 of the query.');
-      }
-      store.set(hash, params.query);
     },
   };
 }

@@ -1,11 +1,7 @@
 import { inspect } from 'node:util';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-/** Where finished, redacted log lines go (stderr/stdout by default; tests capture them). */
-export type LogSink = (level: LogLevel, line: string) => void;
-export type GatewayLogger = Record<LogLevel, (...args: unknown[]) => void>;
+/* What makes a log line safe: no credentials, one line per call. Also used for upstream messages shown to clients. */
 
-const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const SECRET_KEY = /authorization|api[-_]?key|cookie|token|secret/i;
 const BEARER = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
 const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{6,}/g;
@@ -42,16 +38,4 @@ export function redact(args: readonly unknown[]): string {
     })
     .join(' ');
   return escapeControl(maskKeys(text.replace(BEARER, '$1 [redacted]')));
-}
-
-const consoleSink: LogSink = (level, line) => console[level](line);
-
-/** The logger yoga and the gateway log through: level-filtered, every line redacted before it leaves. */
-export function createLogger(level: LogLevel, sink: LogSink = consoleSink): GatewayLogger {
-  const min = LEVELS.indexOf(level);
-  const logger = {} as GatewayLogger;
-  for (const [index, name] of LEVELS.entries()) {
-    logger[name] = index < min ? () => {} : (...args) => sink(name, `${name.toUpperCase()} ${redact(args)}`);
-  }
-  return logger;
 }

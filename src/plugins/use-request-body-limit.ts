@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import type { Plugin } from 'graphql-yoga';
-import { badUserInput } from '../errors.js';
-import { errorResponse, limitExceeded } from './limits.js';
+import { badUserInput, errorResponse } from '../errors/index.js';
+import { limitExceeded } from './limits.js';
 
 const DECODERS: Record<string, ((body: Buffer, options: ZlibOptions) => Buffer) | null> = {
   identity: null,

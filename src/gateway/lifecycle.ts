@@ -1,0 +1,76 @@
+import type { Server } from 'node:http';
+import { setTimeout as pause } from 'node:timers/promises';
+
+/*
+ * Graceful shutdown, in this order: `/ready` turns 503 and long-lived streams end (the `closing` signal); after an
+ * optional delay for load balancers to notice, the listener closes (new connections are refused); in-flight
+ * operations get a grace period to finish; then the remaining connections are closed.
+ */
+
+/**
+ * Closes the listener, waits up to `graceMs` for open connections (in-flight operations) to finish, then closes the
+ * rest. Resolves to whether it had to force them.
+ */
+export async function drainServer(server: Server, graceMs: number): Promise<{ forced: boolean }> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const grace = new AbortController();
+  const forced = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
+  grace.abort();
+  if (forced) {
+    server.closeAllConnections();
+    await closed;
+  }
+  return { forced };
+}
+
+/** What a gateway closes, in order. */
+export interface Closeable {
+  /** Aborted first: `/ready` turns 503, subscriptions end. */
+  closing: AbortController;
+  live: { close(): void };
+  server: Server;
+  websocket: { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }> };
+  upstream: { close(graceMs: number): Promise<void> };
+}
+
+export interface ShutdownOptions {
+  graceMs: number;
+  readyDelayMs: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Graceful: `/ready` 503 and `closing` aborted at once, the listener closed after `readyDelayMs`, in-flight
+ * operations given `graceMs`, then the rest closed. `log` hears each step.
+ */
+export async function shutdownGracefully(
+  parts: Closeable,
+  { graceMs, readyDelayMs, log = () => {} }: ShutdownOptions,
+): Promise<{ forced: boolean }> {
+  parts.closing.abort();
+  parts.live.close();
+  log(`not ready; closing the listener in ${readyDelayMs} ms`);
+  if (readyDelayMs > 0) await pause(readyDelayMs);
+  const graceEnds = Date.now() + graceMs;
+  // HTTP and WebSocket operations in flight get the same grace; sockets close as their operations finish.
+  const drained = Promise.all([drainServer(parts.server, graceMs), parts.websocket.drain(graceMs)]);
+  log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
+  const forced = (await drained).some((result) => result.forced);
+  log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
+  // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
+  // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.
+  await parts.upstream.close(Math.max(0, graceEnds - Date.now()));
+  return { forced };
+}
+
+/** At once, dropping whatever is in flight (tests). */
+export async function closeNow(parts: Omit<Closeable, 'closing'>): Promise<void> {
+  parts.live.close();
+  await parts.websocket.close();
+  await new Promise<void>((resolve) => {
+    parts.server.close(() => resolve());
+    parts.server.closeAllConnections();
+  });
+  await parts.upstream.close(0);
+}

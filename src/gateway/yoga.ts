@@ -1,0 +1,114 @@
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Config } from '../config.js';
+import { createContext, type ContextDeps, type GatewayContext } from '../context.js';
+import { errorCodes, maskError } from '../errors/index.js';
+import type { GatewayLogger } from '../logging/index.js';
+import { useApolloMultipartSubscriptions } from '../plugins/use-apollo-multipart.js';
+import { useBatchLimit } from '../plugins/use-batch-limit.js';
+import { corsPolicy, useVaryOrigin } from '../plugins/use-cors.js';
+import { useCsrfPrevention } from '../plugins/use-csrf-prevention.js';
+import { graphiqlOptions, renderGraphiQLPage, useGraphiQLAssets } from '../plugins/use-graphiql.js';
+import { useIntrospectionSwitch } from '../plugins/use-introspection-switch.js';
+import { useOperationDeadline } from '../plugins/use-operation-deadline.js';
+import { useOperationLimits } from '../plugins/use-operation-limits.js';
+import { usePersistedQueries } from '../plugins/use-persisted-queries.js';
+import { usePublicErrors } from '../plugins/use-public-errors.js';
+import { useReadiness } from '../plugins/use-readiness.js';
+import { useRequestBodyLimit } from '../plugins/use-request-body-limit.js';
+import { useRequestId } from '../plugins/use-request-id.js';
+import { useRequestLog } from '../plugins/use-request-log.js';
+import { useResponseCompression } from '../plugins/use-response-compression.js';
+import { useSubscriptionLimit } from '../plugins/use-subscription-limit.js';
+import { useSubscriptionNeedsStream } from '../plugins/use-subscription-needs-stream.js';
+import { useSubscriptionShutdown } from '../plugins/use-subscription-shutdown.js';
+import { fieldCosts } from '../modules/index.js';
+import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
+import { buildSchema } from '../schema.js';
+import type { GatewayError } from '../errors/index.js';
+import type { Credential } from '../upstream/dashscope/index.js';
+
+export interface YogaParts {
+  config: Config;
+  logger: GatewayLogger;
+  /** The gateway-wide parts of every context (createGateway makes them once). */
+  shared: Omit<ContextDeps, 'credential' | 'signal'>;
+  credentialFor: (headers: Headers) => Credential | GatewayError | null;
+  /** Aborted when shutdown begins. */
+  closing: AbortSignal;
+}
+
+/** The yoga server: its options, the per-operation context, and every plugin in the order a request meets them. */
+export function createGatewayYoga({ config, logger, shared, credentialFor, closing }: YogaParts): {
+  yoga: YogaServerInstance<object, GatewayContext>;
+  /** The documented error codes, read from the schema (`enum ErrorCode`). */
+  codes: ReadonlySet<string>;
+} {
+  const isDev = config.env === 'development';
+  const schema = buildSchema();
+  const codes = errorCodes(schema);
+  const deadline = useOperationDeadline(config.operationDeadlineMs);
+  const { limits } = config;
+  const plugins: Plugin[] = [
+    // First: a hash-only request gets its query before the operation limits look at it.
+    usePersistedQueries(),
+    // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.
+    ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
+    // Before anything reads the body: another site's form POST is refused (415).
+    useCsrfPrevention(),
+    // Bodies bounded, compressed or not, before they are parsed.
+    useRequestBodyLimit(limits.maxBodyBytes),
+    // One operation per request, or a bounded batch.
+    useBatchLimit(limits.batchLimit),
+    // Depth, aliases, directives and tokens checked before anything executes.
+    useOperationLimits(limits),
+    // INTROSPECTION=false: the schema is not spelled out to strangers.
+    useIntrospectionSwitch(config.introspection),
+    // Upstream calls an operation may cause, estimated up front and counted as it runs.
+    useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
+    // The last word on every error a client sees: a documented code, no internals outside development.
+    usePublicErrors(codes, isDev, (line) => logger.error(line)),
+    // GraphiQL's files from this package, not a CDN.
+    ...(config.graphiql ? [useGraphiQLAssets()] : []),
+    // Apollo Client's HttpLink subscriptions.
+    useApolloMultipartSubscriptions(),
+    // `x-request-id` on every response, to quote when reporting a problem.
+    useRequestId(),
+    // `Vary: Origin` once origins are listed: caches do not serve one origin's answer to another.
+    useVaryOrigin(config.corsOrigins),
+    // Each query and mutation answers by the operation deadline; the timer lives as long as the operation.
+    deadline.plugin,
+    // `/ready`: 503 once shutdown begins.
+    useReadiness(() => !closing.aborted),
+    // Subscriptions end cleanly (`complete`) when shutdown begins.
+    useSubscriptionShutdown(closing),
+    // A subscription asked for as plain JSON is refused (406) before it reads upstream; before the subscription cap.
+    useSubscriptionNeedsStream(),
+    // At most maxSubscriptions streams open at once, whatever their transport.
+    useSubscriptionLimit(config.realtime.maxSubscriptions),
+    // Last: it compresses the final answer.
+    useResponseCompression(),
+  ];
+  const yoga = createYoga<object, GatewayContext>({
+    schema,
+    context: ({ request }) => createContext({ ...shared, credential: credentialFor(request.headers), signal: deadline.signal(request) }),
+    graphiql: graphiqlOptions(config.graphiql),
+    // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks. The page
+    // links them as cacheable files (src/plugins/use-graphiql.ts), loaded on the first page view: an API-only gateway
+    // never holds the bundle.
+    renderGraphiQL: renderGraphiQLPage,
+    landingPage: false,
+    // Yoga logs every error this masks (use-public-errors.ts logs the ones masked after it); why most errors are
+    // converted before they get here: src/errors/to-gateway-error.ts.
+    maskedErrors: { maskError, isDev },
+    logging: logger,
+    // No CORS headers unless origins are configured, and then only for those: other sites' pages cannot read answers.
+    cors: corsPolicy(config.corsOrigins),
+    batching: limits.batchLimit > 0 && { limit: limits.batchLimit },
+    // useRequestBodyLimit bounds bodies, compressed or not; yoga's own limit would re-stream every body a second time.
+    maxRequestBodySize: false,
+    healthCheckEndpoint: '/health',
+    parserAndValidationCache: true,
+    plugins,
+  });
+  return { yoga, codes };
+}

@@ -1,0 +1,3 @@
+export { createLogger, type GatewayLogger, type LogLevel, type LogSink } from './logger.js';
+export { escapeControl, maskKeys, redact } from './redact.js';
+export { describeUpstreamEvent } from './upstream-events.js';
