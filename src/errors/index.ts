@@ -7,4 +7,4 @@
 export type { ErrorCode } from '../generated/graphql.js';
 export { GatewayError, badUserInput, errorCodes, errorResponse, unauthenticated, type GatewayErrorExtensions } from './gateway-error.js';
 export { toGatewayError, maskError } from './to-gateway-error.js';
-export { deadlinePassed, deadlineReason } from './deadline.js';
+export { cutOffBy, deadlinePassed, deadlineReason, shutdownReason } from './deadline.js';

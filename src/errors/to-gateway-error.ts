@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { maskKeys } from '../logging/redact.js';
 import { UpstreamError } from '../upstream/dashscope/errors.js';
-import { deadlinePassed } from './deadline.js';
+import { cutOffBy } from './deadline.js';
 import { GatewayError, type GatewayErrorExtensions } from './gateway-error.js';
 import { upstreamRule } from './upstream.js';
 
@@ -40,9 +40,17 @@ export function toGatewayError(error: unknown, signal?: AbortSignal): unknown {
 
 /** A client that went away reads nothing; its error is typed only so that it is not logged as a gateway fault. */
 function abortedOperationError(signal: AbortSignal): GatewayError {
-  return deadlinePassed(signal)
-    ? new GatewayError('The operation ran out of time before DashScope answered.', { code: 'UPSTREAM_TIMEOUT', retryable: true })
-    : new GatewayError('The request was closed before DashScope answered.', { code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+  switch (cutOffBy(signal)) {
+    case 'deadline':
+      return new GatewayError('The operation ran out of time before DashScope answered.', { code: 'UPSTREAM_TIMEOUT', retryable: true });
+    case 'shutdown':
+      return new GatewayError('The gateway is shutting down and DashScope had not answered yet: retry.', {
+        code: 'UPSTREAM_TIMEOUT',
+        retryable: true,
+      });
+    default:
+      return new GatewayError('The request was closed before DashScope answered.', { code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+  }
 }
 
 /**

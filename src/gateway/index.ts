@@ -75,7 +75,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     warn: (message: string) => logger.warn(message),
   };
   const closing = new AbortController();
-  const { yoga, codes } = createGatewayYoga({ config, logger, shared, credentialFor: credentials(config), closing: closing.signal });
+  const { yoga, codes, operations } = createGatewayYoga({
+    config,
+    logger,
+    shared,
+    credentialFor: credentials(config),
+    closing: closing.signal,
+  });
   const server = createHttpServer(config.http, yoga.requestListener);
   const websocket = serveWebSocket(server, yoga, {
     allowedOrigins: config.corsOrigins,
@@ -85,7 +91,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     isDev: config.env === 'development',
     logger,
   });
-  const parts = { closing, live, server, websocket, upstream: dashscope };
+  const parts = { closing, live, server, websocket, operations, upstream: dashscope };
   return {
     yoga,
     server,

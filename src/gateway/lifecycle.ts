@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { setTimeout as pause } from 'node:timers/promises';
+import { shutdownReason } from '../errors/deadline.js';
 
 /*
  * Graceful shutdown, in this order: `/ready` turns 503 and long-lived streams end (the `closing` signal); after an
@@ -31,8 +32,13 @@ export interface Closeable {
   live: { close(): void };
   server: Server;
   websocket: { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }> };
+  /** The queries and mutations executing, on every transport. */
+  operations: { abort(reason: unknown): void };
   upstream: { close(graceMs: number): Promise<void> };
 }
+
+/** How long the answers of operations cut off at the end of the grace get to reach their clients. */
+export const FLUSH_MS = 200;
 
 export interface ShutdownOptions {
   graceMs: number;
@@ -53,10 +59,18 @@ export async function shutdownGracefully(
   log(`not ready; closing the listener in ${readyDelayMs} ms`);
   if (readyDelayMs > 0) await pause(readyDelayMs);
   const graceEnds = Date.now() + graceMs;
+  // When the grace ends, every operation still executing is cut off like at its deadline (shutdownReason): it answers
+  // (a create that it may still have made its job, a retry with its key being safe) instead of losing its connection
+  // with no answer. Those answers get FLUSH_MS; then the connections left are destroyed.
+  const cutOff = setTimeout(() => {
+    log('grace period over: cutting off the operations still in flight');
+    parts.operations.abort(shutdownReason());
+  }, graceMs);
   // HTTP and WebSocket operations in flight get the same grace; sockets close as their operations finish.
-  const drained = Promise.all([drainServer(parts.server, graceMs), parts.websocket.drain(graceMs)]);
+  const drained = Promise.all([drainServer(parts.server, graceMs + FLUSH_MS), parts.websocket.drain(graceMs + FLUSH_MS)]);
   log(`listener closed; waiting up to ${graceMs} ms for in-flight operations`);
   const forced = (await drained).some((result) => result.forced);
+  clearTimeout(cutOff);
   log(forced ? 'grace period over: closed the remaining connections' : 'in-flight operations finished');
   // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
   // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.

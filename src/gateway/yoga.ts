@@ -42,6 +42,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
+  /** The queries and mutations executing now, on every transport: shutdown cuts them off at the end of its grace. */
+  operations: { abort(reason: unknown): void };
 } {
   const isDev = config.env === 'development';
   const schema = buildSchema();
@@ -110,5 +112,5 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     parserAndValidationCache: true,
     plugins,
   });
-  return { yoga, codes };
+  return { yoga, codes, operations: { abort: (reason) => deadline.abortInFlight(reason) } };
 }

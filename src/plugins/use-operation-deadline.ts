@@ -14,8 +14,15 @@ interface Pending {
  * its events' nested reads), and disposes of it when the operation ends, on every transport (HTTP, SSE, WebSocket):
  * a timer left to run out would keep each finished operation's objects alive for the whole deadline.
  */
-export function useOperationDeadline(deadlineMs: number): { signal(request: Request): AbortSignal; plugin: Plugin } {
+export function useOperationDeadline(deadlineMs: number): {
+  signal(request: Request): AbortSignal;
+  plugin: Plugin;
+  /** Aborts every query and mutation still executing with `reason` (shutdown, at the end of its grace). */
+  abortInFlight(reason: unknown): void;
+} {
   const pending = new WeakMap<AbortSignal, Pending>();
+  // The operations executing now (armed, not yet ended), each by the function that cuts it off.
+  const inFlight = new Set<(reason: unknown) => void>();
   // The operation ends with its result, or with the last value of a stream.
   const endWith = (operation: Pending) => ({
     onExecuteDone: ({ result }: { result: unknown }) => (isAsyncIterable(result) ? { onEnd: operation.dispose } : operation.dispose()),
@@ -27,6 +34,11 @@ export function useOperationDeadline(deadlineMs: number): { signal(request: Requ
       const dispose = () => {
         clearTimeout(timer);
         request.signal.removeEventListener('abort', onAbort);
+        inFlight.delete(cutOff);
+      };
+      const cutOff = (reason: unknown) => {
+        dispose();
+        controller.abort(reason);
       };
       const onAbort = () => {
         dispose();
@@ -35,14 +47,15 @@ export function useOperationDeadline(deadlineMs: number): { signal(request: Requ
       request.signal.addEventListener('abort', onAbort, { once: true });
       const arm = () => {
         if (timer !== undefined || controller.signal.aborted) return;
-        timer = setTimeout(() => {
-          dispose();
-          controller.abort(deadlineReason());
-        }, deadlineMs);
+        timer = setTimeout(() => cutOff(deadlineReason()), deadlineMs);
         timer.unref();
+        inFlight.add(cutOff);
       };
       pending.set(controller.signal, { arm, dispose });
       return controller.signal;
+    },
+    abortInFlight(reason) {
+      for (const cutOff of [...inFlight]) cutOff(reason);
     },
     plugin: {
       onExecute({ args }) {

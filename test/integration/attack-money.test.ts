@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/gateway/index.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { graphqlWs } from '../support/transports.js';
 
 /*
  * Attacks on the money path (issue 8, items 9, 13, 14): ways one intent could create two paid jobs, or a create could
@@ -253,7 +254,8 @@ describe('attack: shutdown with a create in flight', () => {
         (response) => response.body,
         (error: unknown) => ({ transportFailure: String((error as Error).cause ?? error) }),
       );
-      await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(1), { timeout: 5_000 });
+      // The create itself (a keyed create first lists, which may be the request in flight before it).
+      await vi.waitFor(() => expect(stack.upstreamCalls('create')).toBe(1), { timeout: 5_000 });
       const shutdown = stack.gateway.shutdown({ graceMs: 300, readyDelayMs: 0 });
       const body = await answer;
       await shutdown;
@@ -261,6 +263,25 @@ describe('attack: shutdown with a create in flight', () => {
       // exist nor that a retry with its key is safe.
       expect(body).toMatchObject({ errors: [{ extensions: { jobMayExist: true } }] });
     } finally {
+      await stack.close().catch(() => undefined);
+    }
+  });
+
+  it('over graphql-ws too: the create in flight when the grace ends is answered on its socket, saying the job may exist', async () => {
+    const stack = await startStack({ env: { UPSTREAM_HEADERS_TIMEOUT_MS: '20000', OPERATION_DEADLINE_MS: '5000' } });
+    const ws = graphqlWs(stack.url);
+    try {
+      stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'hang', processed: true } });
+      const outcome = ws.run({ query: CREATE, variables: { input, key: newKey() } });
+      await vi.waitFor(() => expect(stack.upstreamCalls('create')).toBe(1), { timeout: 5_000 });
+      const shutdown = stack.gateway.shutdown({ graceMs: 300, readyDelayMs: 0 });
+      const { payloads, failure } = await outcome;
+      await shutdown;
+      expect(failure).toBeUndefined();
+      expect(payloads).toMatchObject([{ errors: [{ extensions: { code: 'UPSTREAM_TIMEOUT', retryable: true, jobMayExist: true } }] }]);
+      expect(payloads[0]!.errors![0]!.message).toContain('The gateway began shutting down before DashScope answered the create.');
+    } finally {
+      await ws.close().catch(() => undefined);
       await stack.close().catch(() => undefined);
     }
   });

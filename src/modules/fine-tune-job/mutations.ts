@@ -1,5 +1,5 @@
 import type { GatewayContext } from '../../context.js';
-import { GatewayError, badUserInput, deadlinePassed, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
+import { GatewayError, badUserInput, cutOffBy, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
 import type { MutationResolvers } from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
@@ -48,15 +48,23 @@ function createFailure(error: unknown, keyed: boolean): unknown {
     : converted;
 }
 
+type CutOff = 'deadline' | 'shutdown';
+/** What a client is told when its write is cut off: why, as the start of a sentence. */
+const cutOffCause = (by: CutOff) => (by === 'deadline' ? 'The operation deadline passed' : 'The gateway began shutting down');
+
 /**
- * A write answers by the operation deadline even when DashScope has not: the call itself goes on (bounded by the
- * upstream timeouts), so that a create's outcome is still recorded for its idempotency key, and a retry gets its job.
+ * A write answers by the operation deadline (or the end of the shutdown grace) even when DashScope has not: the call
+ * itself goes on (bounded by the upstream timeouts, or until shutdown ends), so that a create's outcome is still
+ * recorded for its idempotency key, and a retry gets its job.
  */
-function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: () => GatewayError): Promise<T> {
+function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: (by: CutOff) => GatewayError): Promise<T> {
   if (!signal) return write;
   return new Promise<T>((resolve, reject) => {
     // The caller gone: the abort in its GraphQL form.
-    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : (toGatewayError(signal.reason, signal) as Error));
+    const onAbort = () => {
+      const by = cutOffBy(signal);
+      reject(by ? cutOff(by) : (toGatewayError(signal.reason, signal) as Error));
+    };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
@@ -64,9 +72,9 @@ function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOf
 }
 
 /** A cancel or delete cut off by the deadline may still take effect; repeating it is harmless. */
-const writeCutOff = (action: string, id: string) => () =>
+const writeCutOff = (action: string, id: string) => (by: CutOff) =>
   new GatewayError(
-    `The operation deadline passed before DashScope answered the ${action} of fine-tune job "${id}"; it may still take effect: read the job to see, or repeat the ${action}.`,
+    `${cutOffCause(by)} before DashScope answered the ${action} of fine-tune job "${id}"; it may still take effect: read the job to see, or repeat the ${action}.`,
     { code: 'UPSTREAM_TIMEOUT', retryable: true },
   );
 
@@ -143,12 +151,8 @@ export const Mutation: MutationResolvers = {
     }
     const credential = ctx.credential();
     const create = key == null ? ctx.client.createJob(credential, body) : keyedCreate(ctx, credential, body, key);
-    const cutOff = () =>
-      mayExist(
-        'The operation deadline passed before DashScope answered the create.',
-        { code: 'UPSTREAM_TIMEOUT', retryable: true },
-        key != null,
-      );
+    const cutOff = (by: CutOff) =>
+      mayExist(`${cutOffCause(by)} before DashScope answered the create.`, { code: 'UPSTREAM_TIMEOUT', retryable: true }, key != null);
     const job = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
       throw createFailure(error, key != null);
     });
