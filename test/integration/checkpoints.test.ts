@@ -37,7 +37,8 @@ beforeEach(() => {
   stack.emulator.resetStats();
 });
 
-const checkpointsOf = async (id: string) => (await stack.ok<{ fineTuneJob: { checkpoints: Checkpoint[] } }>(CHECKPOINTS, { id })).fineTuneJob.checkpoints;
+const checkpointsOf = async (id: string) =>
+  (await stack.ok<{ fineTuneJob: { checkpoints: Checkpoint[] } }>(CHECKPOINTS, { id })).fineTuneJob.checkpoints;
 
 describe('checkpoints of each family', () => {
   it('CosyVoice: checkpoint_id, step and expire_time, highest rank first', async () => {
@@ -84,7 +85,11 @@ describe('checkpoints of each family', () => {
   });
 
   it('a 400 for a family that has checkpoints, and a 404 for any, stay errors', async () => {
-    stack.emulator.injectFault({ match: { route: 'checkpoints' }, times: 1, fault: { kind: 'status', status: 400, code: 'InvalidParameter' } });
+    stack.emulator.injectFault({
+      match: { route: 'checkpoints' },
+      times: 1,
+      fault: { kind: 'status', status: 400, code: 'InvalidParameter' },
+    });
     const cosy = await stack.gql(CHECKPOINTS, { id: COSY });
     expect(codeOf(cosy.body)).toBe('BAD_USER_INPUT');
     expect(cosy.body.data).toEqual({ fineTuneJob: { id: COSY, checkpoints: null } });
@@ -161,8 +166,14 @@ describe('exportCheckpoint', () => {
     expect(codeOf((await stack.gql(EXPORT, { jobId: WAN, checkpointId: 'checkpoint-80', modelName: 'boat-reset' })).body)).toBe(
       'UPSTREAM_UNAVAILABLE',
     );
-    stack.emulator.injectFault({ match: { route: 'export' }, times: 1, fault: { kind: 'status', status: 429, code: 'Throttling.RateQuota' } });
-    expect(codeOf((await stack.gql(EXPORT, { jobId: WAN, checkpointId: 'checkpoint-80', modelName: 'boat-429' })).body)).toBe('RATE_LIMITED');
+    stack.emulator.injectFault({
+      match: { route: 'export' },
+      times: 1,
+      fault: { kind: 'status', status: 429, code: 'Throttling.RateQuota' },
+    });
+    expect(codeOf((await stack.gql(EXPORT, { jobId: WAN, checkpointId: 'checkpoint-80', modelName: 'boat-429' })).body)).toBe(
+      'RATE_LIMITED',
+    );
     expect(stack.upstreamCalls('export')).toBe(3);
   });
 });
@@ -170,8 +181,13 @@ describe('exportCheckpoint', () => {
 describe('validation results', () => {
   type Page = { page: number; pageSize: number; total: number | null; hasNextPage: boolean; items: Array<Record<string, string>> };
   const read = async (id: string, page = 1, pageSize = 10) =>
-    (await stack.ok<{ fineTuneJob: { validationResults: Array<{ checkpoint: string; details: Page }> } }>(VALIDATION, { id, page, pageSize }))
-      .fineTuneJob.validationResults;
+    (
+      await stack.ok<{ fineTuneJob: { validationResults: Array<{ checkpoint: string; details: Page }> } }>(VALIDATION, {
+        id,
+        page,
+        pageSize,
+      })
+    ).fineTuneJob.validationResults;
 
   it('a finished Wan job: one entry per checkpoint, each with pages of samples', async () => {
     const results = await read(WAN);
@@ -194,12 +210,18 @@ describe('validation results', () => {
 
   it('tolerates a page without its paging fields, or a bare list', async () => {
     const items = Array.from({ length: 3 }, (_, i) => ({ video_path: `v${i}`, prompt: `p${i}`, first_frame_path: `f${i}` }));
-    stack.emulator.injectFault({ match: { route: 'validation-details' }, fault: { kind: 'body', body: { request_id: 'r', output: { list: items } } } });
+    stack.emulator.injectFault({
+      match: { route: 'validation-details' },
+      fault: { kind: 'body', body: { request_id: 'r', output: { list: items } } },
+    });
     const page = (await read(WAN, 1, 3))[0]!.details;
     expect(page).toMatchObject({ page: 1, pageSize: 3, total: null, hasNextPage: true });
     expect(page.items[2]).toEqual({ videoPath: 'v2', prompt: 'p2', firstFramePath: 'f2' });
     stack.emulator.clearFaults();
-    stack.emulator.injectFault({ match: { route: 'validation-details' }, fault: { kind: 'body', body: { request_id: 'r', output: items.slice(0, 2) } } });
+    stack.emulator.injectFault({
+      match: { route: 'validation-details' },
+      fault: { kind: 'body', body: { request_id: 'r', output: items.slice(0, 2) } },
+    });
     expect((await read(WAN, 1, 3))[0]!.details).toMatchObject({ total: null, hasNextPage: false });
   });
 
@@ -229,7 +251,10 @@ describe('validation results', () => {
 
   it('a failing details page: validationResults null with the code; the job still resolves', async () => {
     // Not limited in times: a GET's 500 is retried.
-    stack.emulator.injectFault({ match: { route: 'validation-details', jobId: WAN }, fault: { kind: 'status', status: 500, code: 'InternalError' } });
+    stack.emulator.injectFault({
+      match: { route: 'validation-details', jobId: WAN },
+      fault: { kind: 'status', status: 500, code: 'InternalError' },
+    });
     const { body } = await stack.gql(VALIDATION, { id: WAN, page: 1, pageSize: 1 });
     expect(codeOf(body)).toBe('UPSTREAM_ERROR');
     expect(body.data).toEqual({ fineTuneJob: { validationResults: null } });

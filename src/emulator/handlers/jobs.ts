@@ -160,7 +160,8 @@ export const exportCheckpoint = withJob((job, { params, query }, state, t) => {
   if (!modelName) return invalid('Missing model_name');
   const checkpoint = job.kind === 'modelled' && params.checkpoint ? findCheckpoint(job, t, params.checkpoint) : undefined;
   if (job.kind === 'raw' || !checkpoint) return notFound();
-  if (modelNameTaken(state, modelName)) return errorReply(409, 'Conflict', `Model instance ${modelName} already exists, please specify a suffix`);
+  if (modelNameTaken(state, modelName))
+    return errorReply(409, 'Conflict', `Model instance ${modelName} already exists, please specify a suffix`);
   if (job.exports.has(checkpoint.checkpoint)) return errorReply(400, 'UnsupportedOperation', MESSAGES.alreadyExported);
   job.exports.set(checkpoint.checkpoint, { displayName: modelName, atMs: t });
   return ok(true);
@@ -189,5 +190,10 @@ export const validationDetails = withJob((job, { params, query }, _state, t) => 
   const checkpoint = job.kind === 'modelled' ? validatedCheckpoints(job, t).find((c) => c.checkpoint === params.checkpoint) : undefined;
   if (job.kind === 'raw' || !checkpoint) return notFound();
   const samples = validationSamples(job, checkpoint, t);
-  return ok({ page_no: pageNo, page_size: pageSize, total: samples.length, list: samples.slice((pageNo - 1) * pageSize, pageNo * pageSize) });
+  return ok({
+    page_no: pageNo,
+    page_size: pageSize,
+    total: samples.length,
+    list: samples.slice((pageNo - 1) * pageSize, pageNo * pageSize),
+  });
 });

@@ -144,7 +144,9 @@ export const Mutation: MutationResolvers = {
       );
     let submitted: boolean;
     try {
-      submitted = await upstream(byDeadline(ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), ctx.signal, cutOff));
+      submitted = await upstream(
+        byDeadline(ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), ctx.signal, cutOff),
+      );
     } finally {
       // The checkpoint's status moves on: no copy of the job's checkpoints read before may be served.
       ctx.invalidateJob(jobId);

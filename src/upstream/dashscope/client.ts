@@ -211,7 +211,12 @@ export class DashScopeClient {
     const subject = `checkpoint "${checkpoint}" of ${jobSubject(jobId)}`;
     const reason = invalidIdReason(checkpoint);
     if (reason)
-      throw new UpstreamError({ kind: 'invalid-request', subject, action: 'exporting', detail: `the checkpoint name is invalid: ${reason}` });
+      throw new UpstreamError({
+        kind: 'invalid-request',
+        subject,
+        action: 'exporting',
+        detail: `the checkpoint name is invalid: ${reason}`,
+      });
     const output = await this.call(credential, {
       method: 'GET',
       path: `${this.jobPath(jobId, subject)}/export/${encodeURIComponent(checkpoint)}`,
@@ -290,8 +295,9 @@ export class DashScopeClient {
 
   /** The one path to the upstream: every request goes through the resilience guards; only GETs are retried. */
   private call(credential: Credential, call: Call): Promise<unknown> {
-    return this.resilience.run({ idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action }, () =>
-      this.send(credential, call),
+    return this.resilience.run(
+      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
+      () => this.send(credential, call),
     );
   }
 

@@ -4,7 +4,11 @@ export { UpstreamError, mayHaveTakenEffect, type UpstreamFailure } from './error
 export { invalidIdReason, isValidId } from './ids.js';
 export { DEFAULT_RESILIENCE, Resilience, type BreakerState, type ResilienceEvent, type ResilienceOptions } from './resilience.js';
 export type {
-  CheckpointRecord, FineTuneJobRecord, HyperParametersRecord, JobLogsRecord, JobPageRecord,
+  CheckpointRecord,
+  FineTuneJobRecord,
+  HyperParametersRecord,
+  JobLogsRecord,
+  JobPageRecord,
   ValidationDetailPageRecord,
   ValidationDetailRecord,
   ValidationResultRecord,
