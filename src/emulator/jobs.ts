@@ -379,7 +379,7 @@ export function validationSamples(job: ModelledJob, checkpoint: CheckpointPlan, 
   const expires = Math.floor(now / 1000) + 86_400;
   const base = `https://dashscope-finetune.oss-cn-beijing.aliyuncs.com/validation/${job.id}/${checkpoint.checkpoint}`;
   const signed = (file: string) =>
-    `${base}/${file}?Expires=${expires}&OSSAccessKeyId=LTAI-emulator&Signature=${hash32(`${file}${expires}`).toString(16)}`;
+    `${base}/${file}?Expires=${expires}&OSSAccessKeyId=LTAI-emulator&Signature=${hash32(`${base}/${file}${expires}`).toString(16)}`;
   return Array.from({ length: VALIDATION_SAMPLES }, (_, i) => ({
     video_path: signed(`sample-${i + 1}.mp4`),
     prompt: `Validation prompt ${i + 1}: a paper boat drifts down a rainy street, camera following`,
