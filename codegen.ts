@@ -16,6 +16,7 @@ const config: CodegenConfig = {
           FineTuneJob: '../upstream/dashscope/index.js#FineTuneJobRecord',
           HyperParameters: '../upstream/dashscope/index.js#HyperParametersRecord',
           CheckpointSummary: '../upstream/dashscope/index.js#CheckpointRecord',
+          ValidationResult: '../upstream/dashscope/index.js#ValidationResultRecord',
           CostEstimate: '../modules/fine-tune-job/derived.js#CostEstimateRecord',
         },
         enumsAsTypes: true,

@@ -96,6 +96,11 @@ export function isMultiCheckpointModel(baseModel: string): boolean {
   return baseModel.startsWith('cosyvoice');
 }
 
+/** Wan image and video models: checkpoints without `checkpoint_id`/`step`/`expire_time`, and validation artifacts (§6.11, §6.14). */
+export function isWanModel(baseModel: string): boolean {
+  return baseModel.startsWith('wan');
+}
+
 export function numberParam(value: unknown, fallback: number): number {
   const n = typeof value === 'string' ? Number(value) : value;
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.floor(n) : fallback;
@@ -203,7 +208,11 @@ function visibleCheckpoints(job: ModelledJob, state: JobState): CheckpointPlan[]
 
 export function findCheckpoint(job: ModelledJob, now: number, name: string): CheckpointPlan | undefined {
   return visibleCheckpoints(job, jobState(job, now)).find(
-    (c) => c.checkpoint === name || `checkpoint-${c.step}` === name || `${job.id}:checkpoint-${c.step}` === name,
+    (c) =>
+      c.checkpoint === name ||
+      `checkpoint-${c.step}` === name ||
+      `${job.id}:checkpoint-${c.step}` === name ||
+      `${job.id}-checkpoint-${c.step}` === name,
   );
 }
 
@@ -216,16 +225,19 @@ export function checkpointViews(job: ModelledJob, now: number, clock: NaiveClock
       const exported = job.exports.get(c.checkpoint);
       const status = exported === undefined ? 'PENDING' : now < exported.atMs + EXPORT_MS ? 'PROCESSING' : 'SUCCEEDED';
       const id = `${job.id}:checkpoint-${c.step}`;
-      const view: Record<string, unknown> = {
-        checkpoint_id: id,
-        full_name: id,
-        checkpoint: c.checkpoint,
-        job_id: job.id,
-        step: c.step,
-        status,
-        create_time: clock.isoTime(createdMs),
-        expire_time: clock.isoTime(createdMs + CHECKPOINT_RETENTION_MS),
-      };
+      const view: Record<string, unknown> = isWanModel(job.baseModel)
+        ? // The Wan example's shape (§6.14): no checkpoint_id, step or expire_time; ids like `{job}-checkpoint-160`.
+          { full_name: `${job.id}-checkpoint-${c.step}`, checkpoint: c.checkpoint, status, create_time: clock.isoTime(createdMs) }
+        : {
+            checkpoint_id: id,
+            full_name: id,
+            checkpoint: c.checkpoint,
+            job_id: job.id,
+            step: c.step,
+            status,
+            create_time: clock.isoTime(createdMs),
+            expire_time: clock.isoTime(createdMs + CHECKPOINT_RETENTION_MS),
+          };
       if (status === 'SUCCEEDED' && exported) {
         view.model_name = `${job.baseModel}-${job.id}-c${c.step}`;
         view.model_display_name = exported.displayName;
@@ -350,4 +362,27 @@ export function buildJob(spec: NewJob, clock: NaiveClock): ModelledJob {
     baseModel: spec.baseModel,
     outputCounters: spec.outputCounters !== false,
   };
+}
+
+/** The checkpoints with validation artifacts: those of a finished Wan job (§6.11: empty until the job finishes). */
+export function validatedCheckpoints(job: ModelledJob, now: number): CheckpointPlan[] {
+  const state = jobState(job, now);
+  if (!isWanModel(job.baseModel) || state.status !== 'SUCCEEDED') return [];
+  return visibleCheckpoints(job, state).sort((a, b) => b.step - a.step);
+}
+
+/** Samples per checkpoint: more than one default page (10), so that paging shows. */
+export const VALIDATION_SAMPLES = 12;
+
+/** A checkpoint's validation samples: signed OSS URLs valid 24 h from `now`, as DashScope sends them. */
+export function validationSamples(job: ModelledJob, checkpoint: CheckpointPlan, now: number): Record<string, unknown>[] {
+  const expires = Math.floor(now / 1000) + 86_400;
+  const base = `https://dashscope-finetune.oss-cn-beijing.aliyuncs.com/validation/${job.id}/${checkpoint.checkpoint}`;
+  const signed = (file: string) =>
+    `${base}/${file}?Expires=${expires}&OSSAccessKeyId=LTAI-emulator&Signature=${hash32(`${base}/${file}${expires}`).toString(16)}`;
+  return Array.from({ length: VALIDATION_SAMPLES }, (_, i) => ({
+    video_path: signed(`sample-${i + 1}.mp4`),
+    prompt: `Validation prompt ${i + 1}: a paper boat drifts down a rainy street, camera following`,
+    first_frame_path: signed(`sample-${i + 1}.png`),
+  }));
 }

@@ -26,6 +26,13 @@ export const ROUTES = [
   { name: 'logs', method: 'GET', path: `${FINE_TUNES}/:jobId/logs`, handler: jobs.logs },
   { name: 'checkpoints', method: 'GET', path: `${FINE_TUNES}/:jobId/checkpoints`, handler: jobs.checkpoints },
   { name: 'export', method: 'GET', path: `${FINE_TUNES}/:jobId/export/:checkpoint`, handler: jobs.exportCheckpoint },
+  { name: 'validation-results', method: 'GET', path: `${FINE_TUNES}/:jobId/validation-results`, handler: jobs.validationResults },
+  {
+    name: 'validation-details',
+    method: 'GET',
+    path: `${FINE_TUNES}/:jobId/validation-details/:checkpoint`,
+    handler: jobs.validationDetails,
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];

@@ -19,6 +19,8 @@ export const SEED_JOB_IDS = {
   queuing: 'ft-202611261402-8d57',
   /** unknown status SUSPENDED, unknown top-level and hyper-parameter keys */
   drift: 'ft-202610090845-e61a',
+  /** wan2.5-i2v-preview video job: Wan-shaped checkpoints (one exported, two PENDING) and validation results */
+  wanVideo: 'ft-202611111122-a7c3',
 } as const;
 
 const MINUTE = 60_000;
@@ -186,6 +188,23 @@ export function seedJobs(account: EmulatorAccount, startMs: number, clock: Naive
   });
   drift.halt = { status: 'SUSPENDED', atMs: drift.createdAtMs + 35 * MINUTE };
   jobs.push(drift);
+
+  // The contract's Wan example (§6.9, §6.11, §9): usage 432000 = 30 s × (36864 / 1024) × 400 epochs.
+  const wan = make({
+    id: SEED_JOB_IDS.wanVideo,
+    createdAtMs: at('2026-11-11 11:22:05'),
+    model: 'wan2.5-i2v-preview',
+    trainingType: 'efficient_sft',
+    hyper: { n_epochs: 400, batch_size: 2, learning_rate: 0.0002, max_pixels: 36864, lora_rank: 32, lora_alpha: 32 },
+    trainingFileIds: ['file-ft-c8e7f0b4d6c91a3f5b7d9f1c3e5a7b80'],
+    timeline: { pendingMs: MINUTE, queuingMs: 9 * MINUTE, runningMs: 3 * HOUR },
+    usageTokens: 432000,
+  });
+  wan.checkpoints = [80, 160, 240].map((step, i) => ({ step, checkpoint: `checkpoint-${step}`, fraction: (i + 1) / 3, rank: step }));
+  wan.keepCheckpoints = Infinity;
+  wan.halt = { status: 'SUCCEEDED', atMs: wan.createdAtMs + 10 * MINUTE + 3 * HOUR };
+  wan.exports.set('checkpoint-240', { displayName: 'paper-boat-v1', atMs: wan.halt.atMs + HOUR });
+  jobs.push(wan);
 
   liveSeedJobIds(startMs, clock.offsetMinutes).forEach((id, i) =>
     jobs.push(

@@ -354,6 +354,47 @@ describe('logs and checkpoints', () => {
     expect(after?.model_name).toBe(`cosyvoice-v3-flash-${SEED_JOB_IDS.cosyVoice}-c20001`);
     expectError(await call(`${API}/${SEED_JOB_IDS.cosyVoice}/export/checkpoint-9?model_name=x`), 404, 'NotFound');
   });
+
+  it('lists Wan checkpoints without checkpoint_id, step or expire_time (the contract §6.14)', async () => {
+    const list = await out<Row[]>(`${API}/${SEED_JOB_IDS.wanVideo}/checkpoints`);
+    expect(list.map((c) => c.checkpoint)).toEqual(['checkpoint-240', 'checkpoint-160', 'checkpoint-80']);
+    expect(list[0]).toEqual({
+      full_name: `${SEED_JOB_IDS.wanVideo}-checkpoint-240`,
+      checkpoint: 'checkpoint-240',
+      status: 'SUCCEEDED',
+      create_time: '2026-11-11T14:32:05',
+      model_name: `wan2.5-i2v-preview-${SEED_JOB_IDS.wanVideo}-c240`,
+      model_display_name: 'paper-boat-v1',
+    });
+  });
+
+  it('export: a model name in use anywhere is 409 Conflict; a checkpoint already exported is 400 UnsupportedOperation', async () => {
+    const wan = `${API}/${SEED_JOB_IDS.wanVideo}/export`;
+    expectError(await call(`${wan}/checkpoint-160?model_name=narrator-v1`), 409, 'Conflict');
+    expectError(await call(`${wan}/checkpoint-240?model_name=a-new-name`), 400, 'UnsupportedOperation');
+    expectError(await call(`${wan}/checkpoint-160`), 400, 'InvalidParameter');
+    expect((await call(`${wan}/${SEED_JOB_IDS.wanVideo}-checkpoint-80?model_name=boat-by-full-name`)).json).toMatchObject({ output: true });
+    expectError(await call(`${wan}/checkpoint-80?model_name=boat-by-full-name`), 409, 'Conflict');
+  });
+
+  it('serves validation results and paged details for a finished Wan job only (the contract §6.11)', async () => {
+    const wan = `${API}/${SEED_JOB_IDS.wanVideo}`;
+    expect(await out(`${wan}/validation-results`)).toEqual([
+      { checkpoint: 'checkpoint-240' },
+      { checkpoint: 'checkpoint-160' },
+      { checkpoint: 'checkpoint-80' },
+    ]);
+    const page = await out<{ page_no: number; page_size: number; total: number; list: Row[] }>(
+      `${wan}/validation-details/checkpoint-160?page_no=2&page_size=5`,
+    );
+    expect(page).toMatchObject({ page_no: 2, page_size: 5, total: 12 });
+    expect(page.list).toHaveLength(5);
+    expect(Object.keys(page.list[0]!).sort()).toEqual(['first_frame_path', 'prompt', 'video_path']);
+    expect(page.list[0]!.video_path).toContain('/checkpoint-160/sample-6.mp4?Expires=');
+    expectError(await call(`${wan}/validation-details/checkpoint-9`), 404, 'NotFound');
+    expectError(await call(`${wan}/validation-details/checkpoint-160?page_size=101`), 400, 'InvalidParameter');
+    expect(await out(`${API}/${SEED_JOB_IDS.cosyVoice}/validation-results`)).toEqual([]);
+  });
 });
 
 describe('not found', () => {

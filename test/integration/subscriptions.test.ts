@@ -36,7 +36,8 @@ describe('fineTuneJobUpdated over SSE, one poller per job', () => {
   beforeAll(async () => {
     stack = await startStack({
       env: { POLL_INTERVAL_MS: '60' },
-      emulator: { now: () => (t += STEP), phaseDurationsMs: { pending: STEP, queuing: STEP, running: 10 * STEP } },
+      // The jobs made here all finish; the RUNNING+SUCCEEDED quota (seeded jobs count too) is not what this file tests.
+      emulator: { now: () => (t += STEP), phaseDurationsMs: { pending: STEP, queuing: STEP, running: 10 * STEP }, jobQuota: 1000 },
     });
   });
   afterAll(() => stack.close());

@@ -13,6 +13,8 @@ import {
   logLines,
   NON_TERMINAL,
   TERMINAL,
+  validatedCheckpoints,
+  validationSamples,
   type StoredJob,
 } from '../jobs.js';
 import type { AccountState, ApiRequest, EmulatorState, Handler } from '../state.js';
@@ -21,6 +23,7 @@ const MESSAGES = {
   cancelTerminal: 'The fine-tuning job cannot be canceled because it has already succeeded, failed, or been canceled.',
   // Upstream's wording, even though it is returned for jobs that are *not* finished (see the upstream contract, §5).
   deleteBlocked: 'The fine-tune job can not be deleted because it is succeeded,failed or canceled',
+  alreadyExported: 'The checkpoint has already been exported.',
   quota: 'Only 20 fine-tune job in running or succeeded allowed per user.',
 };
 
@@ -147,11 +150,50 @@ export const logs = withJob((job, { query }, state, t) => {
 
 export const checkpoints = withJob((job, _request, state, t) => ok(job.kind === 'raw' ? [] : checkpointViews(job, t, state.clock)));
 
-export const exportCheckpoint = withJob((job, { params, query }, _state, t) => {
+/**
+ * Export (§6.10). A model name is globally unique: one already given to any checkpoint, of any job or account, is a
+ * 409 Conflict (so is a repeated export with the same name). A checkpoint holds one model: exporting one already
+ * exported (PROCESSING or SUCCEEDED) under another name is a 400 UnsupportedOperation [INF].
+ */
+export const exportCheckpoint = withJob((job, { params, query }, state, t) => {
   const modelName = query.get('model_name');
   if (!modelName) return invalid('Missing model_name');
   const checkpoint = job.kind === 'modelled' && params.checkpoint ? findCheckpoint(job, t, params.checkpoint) : undefined;
   if (job.kind === 'raw' || !checkpoint) return notFound();
-  if (!job.exports.has(checkpoint.checkpoint)) job.exports.set(checkpoint.checkpoint, { displayName: modelName, atMs: t });
+  if (modelNameTaken(state, modelName))
+    return errorReply(409, 'Conflict', `Model instance ${modelName} already exists, please specify a suffix`);
+  if (job.exports.has(checkpoint.checkpoint)) return errorReply(400, 'UnsupportedOperation', MESSAGES.alreadyExported);
+  job.exports.set(checkpoint.checkpoint, { displayName: modelName, atMs: t });
   return ok(true);
+});
+
+function modelNameTaken(state: EmulatorState, modelName: string): boolean {
+  for (const account of state.accounts.values()) {
+    for (const job of account.jobs.values()) {
+      if (job.kind === 'modelled' && [...job.exports.values()].some((e) => e.displayName === modelName)) return true;
+    }
+  }
+  return false;
+}
+
+/** Validation results (§6.11): the checkpoints of a finished image or video job; empty before, and for other families. */
+export const validationResults = withJob((job, _request, _state, t) =>
+  ok(job.kind === 'raw' ? [] : validatedCheckpoints(job, t).map((c) => ({ checkpoint: c.checkpoint }))),
+);
+
+/** One page of a checkpoint's validation samples (§6.11); a checkpoint without any is NotFound. */
+export const validationDetails = withJob((job, { params, query }, _state, t) => {
+  const pageNo = intParam(query, 'page_no', 1);
+  const pageSize = intParam(query, 'page_size', 10);
+  if (!(pageNo >= 1)) return invalid('Invalid parameter: page_no');
+  if (!(pageSize >= 1 && pageSize <= 100)) return invalid('Invalid parameter: page_size must be between 1 and 100');
+  const checkpoint = job.kind === 'modelled' ? validatedCheckpoints(job, t).find((c) => c.checkpoint === params.checkpoint) : undefined;
+  if (job.kind === 'raw' || !checkpoint) return notFound();
+  const samples = validationSamples(job, checkpoint, t);
+  return ok({
+    page_no: pageNo,
+    page_size: pageSize,
+    total: samples.length,
+    list: samples.slice((pageNo - 1) * pageSize, pageNo * pageSize),
+  });
 });

@@ -14,6 +14,7 @@ import {
 } from '../../upstream/dashscope/index.js';
 import { requireJobId } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
+import { EXPORT_COST, checkpointAfterExport, exportArguments } from './checkpoints.js';
 import { parseCreateInput } from './create-input.js';
 import { IDEMPOTENCY_TTL_MS, fingerprintOf, type Attempt } from './idempotency.js';
 import { SEARCH_MAX_PAGES, findCreatedJob, idempotencyMarker, jobsOfCreate, type CreatedJobQuery } from './reconcile.js';
@@ -180,6 +181,33 @@ export const Mutation: MutationResolvers = {
     }
     return { id, deleted: true };
   },
+
+  exportCheckpoint: async (_parent, { jobId, checkpointId, modelName: name }, ctx) => {
+    requireJobId(jobId, 'jobId');
+    const { checkpoint, modelName } = exportArguments(jobId, checkpointId, name);
+    const cutOff = () =>
+      new GatewayError(
+        `The operation deadline passed before DashScope answered the export of checkpoint "${checkpoint}" of fine-tune job "${jobId}"; it may still take effect: read the job's checkpoints to see (repeating it with the same modelName answers CONFLICT if it did).`,
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+      );
+    let submitted: boolean;
+    try {
+      submitted = await upstream(
+        byDeadline(ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), ctx.signal, cutOff),
+      );
+    } finally {
+      // The checkpoint's status moves on: no copy of the job's checkpoints read before may be served.
+      ctx.invalidateJob(jobId);
+    }
+    // §6.10: `false` is a failed submission, nothing exported; DashScope says to retry.
+    if (!submitted) {
+      throw new GatewayError(
+        `DashScope did not accept the export of checkpoint "${checkpoint}" of fine-tune job "${jobId}" (it answered false); nothing was exported: retry.`,
+        { code: 'UPSTREAM_ERROR', retryable: true },
+      );
+    }
+    return checkpointAfterExport(ctx, jobId, checkpoint);
+  },
 };
 
 /**
@@ -191,5 +219,6 @@ export const costs: FieldCosts = {
     createFineTuneJob: { calls: (args) => (args.idempotencyKey == null ? 1 : 1 + SEARCH_MAX_PAGES), times: () => 1 },
     cancelFineTuneJob: { calls: () => 2, times: () => 1 },
     deleteFineTuneJob: ONE_CALL,
+    exportCheckpoint: EXPORT_COST,
   },
 };

@@ -1,20 +1,17 @@
 import type { UpstreamRead } from '../../context.js';
 import { badUserInput } from '../../errors/index.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
-import type { CheckpointRecord, JobLogsRecord } from '../../upstream/dashscope/index.js';
+import type { JobLogsRecord } from '../../upstream/dashscope/index.js';
 import { checkJobId, requireJobId, requireRange } from '../arguments.js';
 import { countOf, FREE, ONE_CALL, type FieldCosts } from '../costs.js';
+import { checkpointFieldCosts, checkpointFields } from './checkpoints.js';
 import { durationSeconds, estimateCost } from './derived.js';
 
 export const MAX_IDS = 100;
 export const MAX_PAGE_SIZE = 100;
 export const MAX_LOG_LINES = 1000;
 
-/** A job's checkpoints and log windows: per-operation loaders over the shared reader (src/context.ts). */
-const checkpointsOf: UpstreamRead<string, CheckpointRecord[]> = {
-  name: 'checkpoints',
-  read: ({ reader }, credential, jobId, signal) => reader.listCheckpoints(credential, jobId, signal),
-};
+/** A job's log windows: per-operation loader over the shared reader (src/context.ts). */
 interface LogsKey {
   jobId: string;
   offset: number;
@@ -60,7 +57,7 @@ export const Query: QueryResolvers = {
 export const FineTuneJob: FineTuneJobResolvers = {
   durationSeconds: (job, _args, ctx) => durationSeconds(job, ctx.now()),
   costEstimate: (job, _args, ctx) => estimateCost(job, ctx.prices),
-  checkpoints: (job, _args, ctx) => ctx.loader(checkpointsOf).load(job.id),
+  ...checkpointFields,
   logs: async (job, { offset, limit }, ctx) => {
     requireRange(offset, 0, Number.MAX_SAFE_INTEGER, 'offset');
     requireRange(limit, 1, MAX_LOG_LINES, 'limit');
@@ -82,7 +79,7 @@ export const costs: FieldCosts = {
   FineTuneJob: {
     durationSeconds: FREE,
     costEstimate: FREE,
-    checkpoints: ONE_CALL,
+    ...checkpointFieldCosts,
     logs: ONE_CALL,
   },
 };

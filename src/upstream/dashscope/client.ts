@@ -14,6 +14,13 @@ import {
   SuccessEnvelopeModel,
   toCheckpointRecord,
   toJobRecord,
+  ExportModel,
+  ValidationDetailPageModel,
+  ValidationResultListModel,
+  toValidationDetailPage,
+  toValidationResults,
+  type ValidationDetailPageRecord,
+  type ValidationResultRecord,
   type CheckpointRecord,
   type FineTuneJobRecord,
   type JobLogsRecord,
@@ -67,6 +74,8 @@ interface Call {
   subject: string;
   action: UpstreamFailure['action'];
   signal?: AbortSignal | undefined;
+  /** A GET that is a write (the checkpoint export): never retried. */
+  write?: boolean;
 }
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -189,6 +198,74 @@ export class DashScopeClient {
   }
 
   /**
+   * Asks DashScope to export a checkpoint as a model named `modelName` (§6.10: a GET, yet a write, so never retried).
+   * `true` = submitted; `false` = the submission failed (retryable). The checkpoint then moves to SUCCEEDED.
+   */
+  async exportCheckpoint(
+    credential: Credential,
+    jobId: string,
+    checkpoint: string,
+    modelName: string,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const subject = `checkpoint "${checkpoint}" of ${jobSubject(jobId)}`;
+    const reason = invalidIdReason(checkpoint);
+    if (reason)
+      throw new UpstreamError({
+        kind: 'invalid-request',
+        subject,
+        action: 'exporting',
+        detail: `the checkpoint name is invalid: ${reason}`,
+      });
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: `${this.jobPath(jobId, subject)}/export/${encodeURIComponent(checkpoint)}`,
+      query: { model_name: modelName },
+      subject,
+      action: 'exporting',
+      signal,
+      write: true,
+    });
+    return parse(ExportModel, output, subject, 'exporting');
+  }
+
+  /** The checkpoints that have validation artifacts (§6.11, image and video jobs); empty until the job finishes. */
+  async listValidationResults(credential: Credential, jobId: string, signal?: AbortSignal): Promise<ValidationResultRecord[]> {
+    const subject = `the validation results of ${jobSubject(jobId)}`;
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: `${this.jobPath(jobId, subject)}/validation-results`,
+      subject,
+      action: 'reading',
+      signal,
+    });
+    return toValidationResults(parse(ValidationResultListModel, output, subject, 'reading'), jobId);
+  }
+
+  /** One page of a checkpoint's validation artifacts (§6.11). */
+  async getValidationDetails(
+    credential: Credential,
+    jobId: string,
+    checkpoint: string,
+    page: { page: number; pageSize: number },
+    signal?: AbortSignal,
+  ): Promise<ValidationDetailPageRecord> {
+    const subject = `the validation details of checkpoint "${checkpoint}" of ${jobSubject(jobId)}`;
+    const reason = invalidIdReason(checkpoint);
+    if (reason)
+      throw new UpstreamError({ kind: 'invalid-request', subject, action: 'reading', detail: `the checkpoint name is invalid: ${reason}` });
+    const output = await this.call(credential, {
+      method: 'GET',
+      path: `${this.jobPath(jobId, subject)}/validation-details/${encodeURIComponent(checkpoint)}`,
+      query: { page_no: page.page, page_size: page.pageSize },
+      subject,
+      action: 'reading',
+      signal,
+    });
+    return toValidationDetailPage(parse(ValidationDetailPageModel, output, subject, 'reading'));
+  }
+
+  /**
    * Lets the requests in flight finish for up to `graceMs`, then destroys the pool: a hung request would otherwise
    * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
    */
@@ -218,8 +295,9 @@ export class DashScopeClient {
 
   /** The one path to the upstream: every request goes through the resilience guards; only GETs are retried. */
   private call(credential: Credential, call: Call): Promise<unknown> {
-    return this.resilience.run({ idempotent: call.method === 'GET', signal: call.signal, subject: call.subject, action: call.action }, () =>
-      this.send(credential, call),
+    return this.resilience.run(
+      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
+      () => this.send(credential, call),
     );
   }
 

@@ -3,4 +3,14 @@ export { HYPER_PARAMETER_KEYS, TRAINING_TYPES, toCreateJobBody, type CreateJobIn
 export { UpstreamError, mayHaveTakenEffect, mayStillBeProcessed, type UpstreamFailure } from './errors.js';
 export { invalidIdReason, isValidId } from './ids.js';
 export { DEFAULT_RESILIENCE, Resilience, type BreakerState, type ResilienceEvent, type ResilienceOptions } from './resilience.js';
-export type { CheckpointRecord, FineTuneJobRecord, HyperParametersRecord, JobLogsRecord, JobPageRecord } from './models.js';
+export type {
+  CheckpointRecord,
+  FineTuneJobRecord,
+  HyperParametersRecord,
+  JobLogsRecord,
+  JobPageRecord,
+  ValidationDetailPageRecord,
+  ValidationDetailRecord,
+  ValidationResultRecord,
+} from './models.js';
+export { checkpointNameOf } from './models.js';

@@ -99,7 +99,9 @@ export const CheckpointModel = z
     model_name: looseString,
     model_display_name: looseString,
   })
-  .refine((c) => c.checkpoint_id || c.full_name || (c.job_id && c.checkpoint), 'a checkpoint needs an id');
+  // CosyVoice sends checkpoint_id/full_name `{job}:checkpoint-N`; the Wan example only `checkpoint` and ids like
+  // `{job}-checkpoint-160` (the contract §6.14): any one of them identifies it.
+  .refine((c) => c.checkpoint_id || c.full_name || c.checkpoint, 'a checkpoint needs an id');
 export const CheckpointListModel = z.array(CheckpointModel);
 
 export const OperationStatusModel = z.looseObject({ status: z.string() });
@@ -243,10 +245,10 @@ export function toJobRecord(job: UpstreamJob, timeZoneOffsetMinutes: number): Fi
 }
 
 export function toCheckpointRecord(c: z.infer<typeof CheckpointModel>, jobId: string, timeZoneOffsetMinutes: number): CheckpointRecord {
-  const id = c.checkpoint_id ?? c.full_name ?? `${c.job_id}:${c.checkpoint}`;
+  const id = c.checkpoint_id ?? c.full_name ?? `${c.job_id ?? jobId}:${c.checkpoint}`;
   return {
     id,
-    name: c.checkpoint ?? id.slice(id.lastIndexOf(':') + 1),
+    name: c.checkpoint ?? checkpointNameOf(id),
     jobId: c.job_id ?? jobId,
     step: c.step ?? null,
     status: knownOr(CHECKPOINT_STATUSES, c.status),
@@ -286,4 +288,67 @@ export function toRfc3339(value: string | null | undefined, offsetMinutes: numbe
   // Date.parse accepts 2024-02-31; a round trip through UTC catches impossible dates.
   const local = new Date(parsed.getTime() + offsetMinutes * 60_000);
   return Number.isNaN(parsed.getTime()) || local.getUTCDate() !== Number(d) ? null : iso;
+}
+
+/** `checkpoint-160` from `{job}:checkpoint-160` (CosyVoice) or `{job}-checkpoint-160` (Wan); the id itself otherwise. */
+export function checkpointNameOf(id: string): string {
+  return /(checkpoint-[^:]*)$/.exec(id)?.[1] ?? id.slice(id.lastIndexOf(':') + 1);
+}
+
+// ---- Checkpoint export and validation artifacts (the contract §6.10, §6.11) ----
+
+/** The export's answer: `true` = submitted; `false` = the submission failed and may be retried (§6.10). */
+export const ExportModel = z.boolean();
+
+/** `output: [{checkpoint}]`; an element without a checkpoint name is left out. */
+export const ValidationResultListModel = z.array(z.unknown());
+const ValidationResultModel = z.looseObject({ checkpoint: z.string().min(1) });
+
+const ValidationDetailModel = z.looseObject({
+  video_path: looseString,
+  prompt: looseString,
+  first_frame_path: looseString,
+});
+/** `output: {page_no?, page_size?, total?, list}`; the paging fields are [INF], so tolerated absent; a bare list too. */
+export const ValidationDetailPageModel = z.union([
+  z.looseObject({ page_no: looseInt, page_size: looseInt, total: looseInt, list: z.array(ValidationDetailModel).nullish() }),
+  z.array(ValidationDetailModel).transform((list) => ({ list, total: null })),
+]);
+
+export interface ValidationResultRecord {
+  jobId: string;
+  /** the checkpoint's name, e.g. `checkpoint-160` */
+  checkpoint: string;
+}
+
+export interface ValidationDetailRecord {
+  videoPath: string | null;
+  prompt: string | null;
+  firstFramePath: string | null;
+}
+
+export interface ValidationDetailPageRecord {
+  /** null when the upstream sent no `total` */
+  total: number | null;
+  items: ValidationDetailRecord[];
+}
+
+export function toValidationResults(output: unknown[], jobId: string): ValidationResultRecord[] {
+  const results: ValidationResultRecord[] = [];
+  for (const element of output) {
+    const parsed = ValidationResultModel.safeParse(element);
+    if (parsed.success) results.push({ jobId, checkpoint: parsed.data.checkpoint });
+  }
+  return results;
+}
+
+export function toValidationDetailPage(page: z.infer<typeof ValidationDetailPageModel>): ValidationDetailPageRecord {
+  return {
+    total: page.total ?? null,
+    items: (page.list ?? []).map((d) => ({
+      videoPath: d.video_path ?? null,
+      prompt: d.prompt ?? null,
+      firstFramePath: d.first_frame_path ?? null,
+    })),
+  };
 }
