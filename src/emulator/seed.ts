@@ -4,7 +4,7 @@ import { hash32, NaiveClock, seededRandom } from './time.js';
 
 /** Fixed ids of the seeded jobs, so tests and the README can name them. */
 export const SEED_JOB_IDS = {
-  /** the SUCCEEDED qwen3-14b job of the contract's get example */
+  /** the SUCCEEDED qwen3-14b job docs/upstream.md uses as its example (§4, §9) */
   contractExample: 'ft-202410291653-1c7f',
   /** cosyvoice-v3-flash with 4 checkpoints (3 exported, 1 PENDING) */
   cosyVoice: 'ft-202605271743-dd2a',

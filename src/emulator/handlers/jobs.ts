@@ -21,7 +21,7 @@ import type { AccountState, ApiRequest, EmulatorState, Handler } from '../state.
 
 const MESSAGES = {
   cancelTerminal: 'The fine-tuning job cannot be canceled because it has already succeeded, failed, or been canceled.',
-  // Upstream's wording, even though it is returned for jobs that are *not* finished (see the upstream contract, §5).
+  // Upstream's wording, even though it is returned for jobs that are *not* finished (docs/upstream.md §5).
   deleteBlocked: 'The fine-tune job can not be deleted because it is succeeded,failed or canceled',
   alreadyExported: 'The checkpoint has already been exported.',
   quota: 'Only 20 fine-tune job in running or succeeded allowed per user.',

@@ -35,7 +35,7 @@ export interface CostEstimateRecord {
 }
 
 /**
- * usage / 1000 × the base model's training price. `usage` already includes the epoch factor (contract §9), and a
+ * usage / 1000 × the base model's training price. `usage` already includes the epoch factor (docs/upstream.md §9), and a
  * re-tuned model is billed at its base model's price, so the base model is the one priced. A usage that is not a
  * whole, non-negative, exactly representable count is priced as unknown (null), never as a refund or a guess.
  */

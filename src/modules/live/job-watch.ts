@@ -28,7 +28,7 @@ export interface JobWatchOptions {
   maxPollers?: number;
 }
 
-/** Log lines read per upstream call (the contract's maximum). */
+/** Log lines read per upstream call (DashScope's maximum, docs/upstream.md §6.7). */
 const LOG_PAGE = 1000;
 /** Values a subscriber may fall behind by before it is dropped. */
 const MAX_QUEUED = 10_000;

@@ -21,7 +21,7 @@ export const HYPER_PARAMETER_KEYS = {
 
 export type HyperParameterName = keyof typeof HYPER_PARAMETER_KEYS;
 
-/** The training types of the contract (§6.2). */
+/** The training types DashScope accepts (docs/upstream.md §6.2). */
 export const TRAINING_TYPES = ['sft', 'efficient_sft', 'cpt', 'dpo_full', 'dpo_lora', 'reinforcement'] as const;
 
 /** A validated create request in the gateway's terms. Absent fields are not sent. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /*
  * zod models of every DashScope fine-tunes payload, and their mapping to the gateway's records.
- * The models are tolerant where the upstream is known to drift (see the contract): unknown keys are kept, a field of
+ * The models are tolerant where the upstream is known to drift (docs/upstream.md §4): unknown keys are kept, a field of
  * an unexpected type becomes null instead of failing the job, numbers may arrive as strings. Only `job_id` and
  * `status` are required of a job.
  */
