@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
+import type { LogLevel } from '../../src/security/index.js';
+import { openSse } from '../support/sse.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+/*
+ * Defects found by attacking the gateway (branch h-attack1). Each test states the contract the gateway promises and
+ * fails on the code it was written against; none of them is fixed here.
+ */
+
+const WATCH = `subscription($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }`;
+
+/** A graphql-ws socket, initialised, that records every message and its close. */
+async function wsSession(url: string, connectionParams: Record<string, unknown> = {}) {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+  const messages: Array<Record<string, any>> = [];
+  const waiters: Array<() => void> = [];
+  let closed: { code: number; reason: string } | undefined;
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  socket.on('message', (data: Buffer) => {
+    messages.push(JSON.parse(data.toString()) as Record<string, any>);
+    wake();
+  });
+  socket.on('close', (code, reason) => {
+    closed = { code, reason: reason.toString() };
+    wake();
+  });
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: connectionParams }));
+  const until = async (done: () => boolean) => {
+    while (!done()) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  await until(() => messages.some((m) => m.type === 'connection_ack') || closed !== undefined);
+  return {
+    socket,
+    messages,
+    get closed() {
+      return closed;
+    },
+    /** Resolves once `id` got its `complete` or `error`, or the socket closed. */
+    finished: (id: string) =>
+      until(() => closed !== undefined || messages.some((m) => m.id === id && (m.type === 'complete' || m.type === 'error'))),
+    close: () => socket.close(),
+  };
+}
+
+describe('attack findings: a subscription asked for with Accept: multipart/mixed (no subscriptionSpec)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', POLL_INTERVAL_MS: '30', MAX_SUBSCRIPTIONS: '1' } });
+  });
+  afterAll(() => stack.close());
+
+  it('does not leave a subscription and its poller running after a bodiless 406 (slot leak, endless upstream polling)', async () => {
+    const response = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed' },
+      body: JSON.stringify({ query: WATCH, variables: { id: SEED_JOB_IDS.running } }),
+    });
+    const body = await response.text();
+    // Whatever the answer, once it is over nothing may keep running for it.
+    stack.emulator.resetStats();
+    await sleep(300); // ten poll intervals
+    const callsAfterAnswer = stack.upstreamCalls('get');
+    const next = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running });
+    const first = await next.next();
+    next.close();
+    expect({ status: response.status, bodyEmpty: body === '', callsAfterAnswer, firstEventErrors: first?.errors ?? [] }).toEqual({
+      status: expect.any(Number),
+      bodyEmpty: false,
+      callsAfterAnswer: 0,
+      firstEventErrors: [],
+    });
+  });
+});
+
+describe('attack findings: hostile request shapes over HTTP', () => {
+  const lines: Array<[LogLevel, string]> = [];
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'debug' }, log: (level, line) => lines.push([level, line]) });
+  });
+  afterAll(() => stack.close());
+
+  it.each([
+    ['a number', 5],
+    ['an object', { a: 1 }],
+  ])('answers a query that is %s with BAD_USER_INPUT, not INTERNAL_SERVER_ERROR', async (_name, query) => {
+    lines.length = 0;
+    const response = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query }),
+    });
+    const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
+    expect(body.errors.map((e) => e.extensions.code)).toEqual(['BAD_USER_INPUT']);
+    expect(lines.filter(([level]) => level === 'error')).toEqual([]);
+  });
+
+  it('logs the x-request-id it generated and answered with (debug log says "requestId":null)', async () => {
+    lines.length = 0;
+    const response = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    const id = response.headers.get('x-request-id');
+    expect(id).toBeTruthy();
+    expect(lines.map(([, line]) => line).filter((line) => line.includes(id!))).not.toEqual([]);
+  });
+});
+
+describe('attack findings: Apollo persisted queries over graphql-ws', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production' } });
+  });
+  afterAll(() => stack.close());
+
+  it('answers a hash-only operation with an error for its id, and the socket and its other operations go on', async () => {
+    const query = '{ __typename }';
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    // Stored over HTTP first, as Apollo's link does.
+    await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, extensions: { persistedQuery: { version: 1, sha256Hash } } }),
+    });
+    const ws = await wsSession(stack.url);
+    ws.socket.send(
+      JSON.stringify({ id: 'apq', type: 'subscribe', payload: { extensions: { persistedQuery: { version: 1, sha256Hash } } } }),
+    );
+    await ws.finished('apq');
+    ws.close();
+    expect(ws.closed).toBeUndefined();
+  });
+
+  it('checks the hash of a query sent with one, as over HTTP (a hash for a different query is refused)', async () => {
+    const ws = await wsSession(stack.url);
+    const wrongHash = createHash('sha256').update('{ somethingElse }').digest('hex');
+    ws.socket.send(
+      JSON.stringify({
+        id: 'h',
+        type: 'subscribe',
+        payload: { query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: wrongHash } } },
+      }),
+    );
+    await ws.finished('h');
+    ws.close();
+    const answer = ws.messages.find((m) => m.id === 'h' && m.type !== 'complete');
+    expect(answer?.type).toBe('error');
+    expect(answer?.payload?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
