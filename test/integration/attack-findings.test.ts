@@ -156,3 +156,41 @@ describe('attack findings: Apollo persisted queries over graphql-ws', () => {
     expect(answer?.payload?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
+
+describe('attack findings: graceful shutdown with a stream open on a keep-alive connection', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', POLL_INTERVAL_MS: '50' } });
+  });
+  afterAll(() => stack.close());
+
+  it('ends as soon as the stream has ended, not at the end of the grace, and does not report it as forced', async () => {
+    // fetch keeps its connection alive, as browsers and most HTTP clients do.
+    const stream = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running });
+    await stream.next();
+    const started = Date.now();
+    const shutdown = stack.gateway.shutdown({ graceMs: 3_000, readyDelayMs: 0 });
+    await stream.rest(); // the stream completes at once on shutdown
+    const { forced } = await shutdown;
+    expect({ forced, tookUnderASecond: Date.now() - started < 1_000 }).toEqual({ forced: false, tookUnderASecond: true });
+  });
+});
+
+describe('attack findings: control characters in create input', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production' } });
+  });
+  afterAll(() => stack.close());
+
+  it.each([
+    ['model', { model: 'qwen3-8b\r\nX-Injected: 1', trainingFileIds: ['file-ft-0001'] }],
+    ['jobName', { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], jobName: 'a\u0000b' }],
+    ['modelName', { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], modelName: 'x\u001b[31mred' }],
+  ])('refuses a control character in %s with BAD_USER_INPUT and never calls upstream', async (_field, input) => {
+    stack.emulator.resetStats();
+    const response = await stack.gql(`mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`, { input });
+    expect(response.body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+    expect(stack.upstreamCalls('create')).toBe(0);
+  });
+});
