@@ -112,6 +112,17 @@ describe('attack findings: hostile request shapes over HTTP', () => {
     expect(id).toBeTruthy();
     expect(lines.map(([, line]) => line).filter((line) => line.includes(id!))).not.toEqual([]);
   });
+  it('applies the token limit to a subscription before anything parses it whole (a plain-JSON Accept skips it)', async () => {
+    // 49,000 tokens: parsed in full without the limit to decide it is a subscription (~127 ms of CPU per request,
+    // ~14 times the cost of the same body as a query), then refused as "not a stream" instead of maxTokens.
+    const response = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query: `subscription { ${'a '.repeat(49_000)}}` }),
+    });
+    const body = (await response.json()) as { errors: Array<{ extensions: Record<string, unknown> }> };
+    expect(body.errors.map((e) => e.extensions.limit)).toEqual(['maxTokens']);
+  });
 });
 
 describe('attack findings: Apollo persisted queries over graphql-ws', () => {
