@@ -78,6 +78,33 @@ describe('attack findings: a subscription asked for with Accept: multipart/mixed
   });
 });
 
+describe('attack findings: a subscription inside a batch (BATCH_LIMIT > 0)', () => {
+  it.each(['text/event-stream', '*/*', 'multipart/mixed;subscriptionSpec=1.0'])(
+    'with Accept %s, answers it with an error (not `{}` or a bodiless 406) and leaves no subscription running',
+    async (accept) => {
+      const stack = await startStack({ env: { NODE_ENV: 'production', BATCH_LIMIT: '3', MAX_SUBSCRIPTIONS: '1', POLL_INTERVAL_MS: '30' } });
+      try {
+        const response = await fetch(`${stack.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept },
+          body: JSON.stringify([{ query: WATCH, variables: { id: SEED_JOB_IDS.running } }, { query: '{ __typename }' }]),
+        });
+        const body = await response.text();
+        const next = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running });
+        const first = await next.next();
+        next.close();
+        expect({ status: response.status, emptyResult: body === '' || body.includes('{},'), slotFree: !first?.errors }).toEqual({
+          status: expect.any(Number),
+          emptyResult: false,
+          slotFree: true,
+        });
+      } finally {
+        await stack.close();
+      }
+    },
+  );
+});
+
 describe('attack findings: hostile request shapes over HTTP', () => {
   const lines: Array<[LogLevel, string]> = [];
   let stack: Stack;
