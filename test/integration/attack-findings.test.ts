@@ -232,3 +232,44 @@ describe('attack findings: control characters in create input', () => {
     expect(stack.upstreamCalls('create')).toBe(0);
   });
 });
+
+describe('attack findings: upstream failures in production', () => {
+  const lines: Array<[LogLevel, string]> = [];
+  let stack: Stack;
+  const JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status } }`;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { NODE_ENV: 'production', LOG_LEVEL: 'info', UPSTREAM_RETRIES: '0', CACHE_ENABLED: 'false' },
+      log: (level, line) => lines.push([level, line]),
+    });
+  });
+  afterAll(() => stack.close());
+
+  it("does not pass an upstream 5xx's internal details (paths, internal URLs, traceback) to the client", async () => {
+    stack.emulator.clearFaults();
+    stack.emulator.injectFault({
+      match: { route: 'get' },
+      times: 1,
+      fault: {
+        kind: 'status',
+        status: 500,
+        code: 'InternalError',
+        message:
+          'Traceback (most recent call last):\n  File "/srv/dashscope/ft/handler.py", line 88\nupstream http://10.0.3.7:8080/internal/ft failed',
+      },
+    });
+    const response = await stack.gql(JOB, { id: SEED_JOB_IDS.running });
+    const message = response.body.errors?.[0]?.message ?? '';
+    expect(response.body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
+    expect(message).not.toMatch(/Traceback|\/srv\/|10\.0\.3\.7|\n/);
+  });
+
+  it.each(['truncated-json', 'not-json'] as const)('logs an UPSTREAM_BAD_RESPONSE (%s): the operator can see it', async (kind) => {
+    stack.emulator.clearFaults();
+    stack.emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind } });
+    lines.length = 0;
+    const response = await stack.gql(JOB, { id: SEED_JOB_IDS.running });
+    expect(response.body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+    expect(lines.filter(([level]) => level === 'warn' || level === 'error')).not.toEqual([]);
+  });
+});
