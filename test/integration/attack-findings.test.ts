@@ -273,3 +273,30 @@ describe('attack findings: upstream failures in production', () => {
     expect(lines.filter(([level]) => level === 'warn' || level === 'error')).not.toEqual([]);
   });
 });
+
+describe('attack findings: WebSocket sockets and the connection cap', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', HTTP_MAX_CONNECTIONS: '3' } });
+  });
+  afterAll(() => stack.close());
+
+  it('keeps /health reachable when one client holds every connection slot with idle WebSockets', async () => {
+    const sockets: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const socket = new WebSocket(`${stack.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+        sockets.push(socket);
+        await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      }
+      // These sockets answer pings (ws does), so nothing ever times them out.
+      const health = await fetch(`${stack.url}/health`, { signal: AbortSignal.timeout(2_000) }).then(
+        (response) => response.status,
+        (error: Error) => error.message,
+      );
+      expect(health).toBe(200);
+    } finally {
+      for (const socket of sockets) socket.terminate();
+    }
+  });
+});
