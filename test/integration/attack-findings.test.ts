@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
-import type { LogLevel } from '../../src/security/logger.js';
+import type { LogLevel } from '../../src/logging/logger.js';
 import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 

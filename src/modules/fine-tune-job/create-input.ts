@@ -9,7 +9,16 @@ const MAX_EXTRA_JSON = 16_384;
 const UPSTREAM_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const TYPED_UPSTREAM_KEYS = new Map(Object.entries(HYPER_PARAMETER_KEYS).map(([name, key]) => [key as string, name]));
 
-const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+// C0 and C1 control characters (CR, LF, NUL, ESC…): never meaningful in a name, and a way to forge log lines,
+// terminal output or headers wherever the upstream echoes the value.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+const hasControlChars = (value: unknown): boolean =>
+  typeof value === 'string'
+    ? CONTROL_CHARS.test(value)
+    : typeof value === 'object' && value !== null && Object.values(value).some(hasControlChars);
+const noControlChars = [(value: string) => !CONTROL_CHARS.test(value), 'must not contain control characters'] as const;
+
+const text = (max: number) => z.string().refine(...noControlChars).trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 const fileId = z.string().refine(isValidId, 'is not a valid file id (1 to 128 letters, digits, _ . : -)');
 const atLeast = (min: number) => z.number().int().min(min, `must be at least ${min}`);
 const positive = z.number().gt(0, 'must be above 0');
@@ -25,6 +34,7 @@ const extraModel = z
   })
   .superRefine((extra, ctx) => {
     const keys = Object.keys(extra);
+    if (hasControlChars(extra)) ctx.addIssue({ code: 'custom', message: noControlChars[1] });
     if (keys.length > MAX_EXTRA_KEYS) ctx.addIssue({ code: 'custom', message: `may hold at most ${MAX_EXTRA_KEYS} keys` });
     if (JSON.stringify(extra).length > MAX_EXTRA_JSON)
       ctx.addIssue({ code: 'custom', message: `may be at most ${MAX_EXTRA_JSON} characters of JSON` });
