@@ -57,7 +57,10 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useCsrfPrevention(),
     // Bodies bounded, compressed or not, before they are parsed.
     useRequestBodyLimit(limits.maxBodyBytes),
-    // One operation per request, or a bounded batch.
+    // A subscription whose Accept allows no stream is refused (406) before it reads upstream; before the batch rule
+    // and the subscription cap, and its guards see every subscription request.
+    useSubscriptionNeedsStream(),
+    // One operation per request, or a bounded batch (a subscription in one gets an error of its own).
     useBatchLimit(limits.batchLimit),
     // Depth, aliases, directives and tokens checked before anything executes.
     useOperationLimits(limits),
@@ -81,8 +84,6 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useReadiness(() => !closing.aborted),
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
-    // A subscription asked for as plain JSON is refused (406) before it reads upstream; before the subscription cap.
-    useSubscriptionNeedsStream(),
     // At most maxSubscriptions streams open at once, whatever their transport.
     useSubscriptionLimit(config.realtime.maxSubscriptions),
     // Last: it compresses the final answer.
