@@ -49,7 +49,10 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   const deadline = useOperationDeadline(config.operationDeadlineMs);
   const { limits } = config;
   const plugins: Plugin[] = [
-    // First: a hash-only request gets its query before the operation limits look at it.
+    // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
+    // response (`x-request-id`, to quote when reporting a problem).
+    useRequestId(),
+    // A hash-only request gets its query before the operation limits look at it.
     usePersistedQueries(),
     // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.
     ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
@@ -74,8 +77,6 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     ...(config.graphiql ? [useGraphiQLAssets()] : []),
     // Apollo Client's HttpLink subscriptions.
     useApolloMultipartSubscriptions(),
-    // `x-request-id` on every response, to quote when reporting a problem.
-    useRequestId(),
     // `Vary: Origin` once origins are listed: caches do not serve one origin's answer to another.
     useVaryOrigin(config.corsOrigins),
     // Each query and mutation answers by the operation deadline; the timer lives as long as the operation.

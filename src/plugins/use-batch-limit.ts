@@ -14,7 +14,9 @@ export function useBatchLimit(batchLimit: number): Plugin {
       const { request } = args.contextValue as { request?: Request };
       if (!request || !batches.has(request)) return;
       setResultAndStopExecution({
-        errors: [badUserInput('A subscription cannot be sent in a batch: send it alone, with Accept: text/event-stream (or over graphql-ws).')],
+        errors: [
+          badUserInput('A subscription cannot be sent in a batch: send it alone, with Accept: text/event-stream (or over graphql-ws).'),
+        ],
       });
     },
     onRequestParse: ({ request }) => ({

@@ -62,7 +62,11 @@ export function useSubscriptionNeedsStream(): Plugin {
       if (iterables.length > 0) streams.set(request, iterables);
       // Yoga serves a subscription request's plain answer (a refusal, an error) only as SSE or JSON; for any other
       // Accept it would send a bodiless 406.
-      else if (!/text\/event-stream|application\/(graphql-response\+)?json|\*\/\*|text\/\*|application\/\*/i.test(request.headers.get('accept') || '*/*')) {
+      else if (
+        !/text\/event-stream|application\/(graphql-response\+)?json|\*\/\*|text\/\*|application\/\*/i.test(
+          request.headers.get('accept') || '*/*',
+        )
+      ) {
         setResultProcessor(processRegularResult as Parameters<typeof setResultProcessor>[0], 'application/json');
       }
     },

@@ -264,6 +264,20 @@ describe('attack findings: upstream failures in production', () => {
     expect(message).not.toMatch(/Traceback|\/srv\/|10\.0\.3\.7|\n/);
   });
 
+  it("logs the upstream 5xx's text for operators, with the request id the client got", async () => {
+    stack.emulator.clearFaults();
+    stack.emulator.injectFault({
+      match: { route: 'get' },
+      times: 1,
+      fault: { kind: 'status', status: 503, code: 'InternalError', message: 'pool exhausted at 10.0.3.7' },
+    });
+    lines.length = 0;
+    const response = await stack.gql(JOB, { id: SEED_JOB_IDS.running }, { 'x-request-id': 'trace-5xx-1' });
+    expect(response.body.errors?.[0]?.message).not.toContain('10.0.3.7');
+    const warnings = lines.filter(([level]) => level === 'warn').map(([, line]) => line);
+    expect(warnings.filter((line) => line.includes('pool exhausted at 10.0.3.7') && line.includes('trace-5xx-1'))).toHaveLength(1);
+  });
+
   it.each(['truncated-json', 'not-json'] as const)('logs an UPSTREAM_BAD_RESPONSE (%s): the operator can see it', async (kind) => {
     stack.emulator.clearFaults();
     stack.emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind } });

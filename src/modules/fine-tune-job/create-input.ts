@@ -18,7 +18,13 @@ const hasControlChars = (value: unknown): boolean =>
     : typeof value === 'object' && value !== null && Object.values(value).some(hasControlChars);
 const noControlChars = [(value: string) => !CONTROL_CHARS.test(value), 'must not contain control characters'] as const;
 
-const text = (max: number) => z.string().refine(...noControlChars).trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+const text = (max: number) =>
+  z
+    .string()
+    .refine(...noControlChars)
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
 const fileId = z.string().refine(isValidId, 'is not a valid file id (1 to 128 letters, digits, _ . : -)');
 const atLeast = (min: number) => z.number().int().min(min, `must be at least ${min}`);
 const positive = z.number().gt(0, 'must be above 0');

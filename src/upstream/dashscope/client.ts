@@ -109,7 +109,14 @@ export class DashScopeClient {
     const subject = 'the list of fine-tune jobs';
     const list = await this.call(
       credential,
-      { method: 'GET', path: '', query: { page_no: params.page, page_size: params.pageSize, model: params.model }, subject, action: 'reading', signal },
+      {
+        method: 'GET',
+        path: '',
+        query: { page_no: params.page, page_size: params.pageSize, model: params.model },
+        subject,
+        action: 'reading',
+        signal,
+      },
       (output) => parse(JobListModel, output, subject, 'reading'),
     );
     // A malformed element costs that element, not the page.
@@ -172,10 +179,8 @@ export class DashScopeClient {
 
   async deleteJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<void> {
     const subject = jobSubject(jobId);
-    await this.call(
-      credential,
-      { method: 'DELETE', path: this.jobPath(jobId, subject), subject, action: 'deleting', signal },
-      (output) => parse(OperationStatusModel, output, subject, 'deleting'),
+    await this.call(credential, { method: 'DELETE', path: this.jobPath(jobId, subject), subject, action: 'deleting', signal }, (output) =>
+      parse(OperationStatusModel, output, subject, 'deleting'),
     );
   }
 
