@@ -189,6 +189,8 @@ export class DashScopeClient {
    * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
    */
   async close(graceMs?: number): Promise<void> {
+    // Closing twice (a graceful shutdown, then a test's or a signal handler's close) is not an error.
+    if (this.pool.closed || this.pool.destroyed) return;
     const closed = this.pool.close();
     if (graceMs === undefined) return closed;
     const grace = new AbortController();
