@@ -81,6 +81,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     allowedOrigins: config.corsOrigins,
     maxPayloadBytes: config.limits.maxBodyBytes,
     maxOperationsPerSocket: config.realtime.maxOperationsPerSocket,
+    maxSockets: config.realtime.maxWebSockets,
     codes,
     isDev: config.env === 'development',
     logger,

@@ -29,6 +29,8 @@ export interface WebSocketOptions {
   maxPayloadBytes: number;
   /** Operations one socket may have in flight at once. */
   maxOperationsPerSocket: number;
+  /** Sockets open at once (below the HTTP server's connection cap, so that HTTP keeps room); more are closed, 1013. */
+  maxSockets: number;
   /** The documented error codes (the schema's `enum ErrorCode`). */
   codes: ReadonlySet<string>;
   isDev: boolean;
@@ -207,6 +209,12 @@ export function serveWebSocket(
 
   wss.on('error', (error) => logger.error('WebSocket server error:', error));
   wss.on('connection', (socket, upgrade) => {
+    if (sockets.size >= options.maxSockets) {
+      // 1013 "Try Again Later"; a client that does not answer the close frame is dropped at once.
+      socket.close(1013, 'Too many WebSocket connections; try again later');
+      setTimeout(() => socket.terminate(), 1_000).unref();
+      return;
+    }
     const state: SocketState = { socket, upgrade, operations: new Map() };
     sockets.add(state);
     // ws has already closed the socket (1009 for a message over maxPayload, 1002 for a protocol error).
