@@ -75,7 +75,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     warn: (message: string) => logger.warn(message),
   };
   const closing = new AbortController();
-  const { yoga, codes } = createGatewayYoga({ config, logger, shared, credentialFor: credentials(config), closing: closing.signal });
+  const { yoga, codes, persistedQueries } = createGatewayYoga({
+    config,
+    logger,
+    shared,
+    credentialFor: credentials(config),
+    closing: closing.signal,
+  });
   const server = createHttpServer(config.http, yoga.requestListener);
   const websocket = serveWebSocket(server, yoga, {
     allowedOrigins: config.corsOrigins,
@@ -83,6 +89,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     maxOperationsPerSocket: config.realtime.maxOperationsPerSocket,
     maxSockets: config.realtime.maxWebSockets,
     codes,
+    persistedQueries,
     isDev: config.env === 'development',
     logger,
   });

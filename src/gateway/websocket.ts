@@ -8,6 +8,7 @@ import { badUserInput, maskError } from '../errors/index.js';
 import { capReached } from '../plugins/limits.js';
 import type { GatewayLogger } from '../logging/index.js';
 import { publicError } from '../plugins/use-public-errors.js';
+import type { PersistedQueries } from '../plugins/use-persisted-queries.js';
 
 interface Roots {
   execute: (args: ExecutionArgs) => unknown;
@@ -33,6 +34,8 @@ export interface WebSocketOptions {
   maxSockets: number;
   /** The documented error codes (the schema's `enum ErrorCode`). */
   codes: ReadonlySet<string>;
+  /** The gateway's persisted-query store (the HTTP one): hashes are checked and resolved as over HTTP. */
+  persistedQueries: PersistedQueries;
   isDev: boolean;
   logger: GatewayLogger;
   /** Ping interval; a socket that does not answer a ping within it is dropped. */
@@ -44,6 +47,29 @@ interface SocketState {
   socket: WebSocket;
   upgrade: IncomingMessage;
   operations: Map<string, AbortController>;
+  /** Operations sent with a persisted-query hash and no query (see `withPersistedQueryPlaceholder`). */
+  hashOnly: Set<string>;
+}
+
+/**
+ * graphql-ws closes the whole socket (4400) on a `subscribe` without a string `query`, which is how Apollo's persisted
+ * queries send a hash alone. Such a message gets an empty query here, and its id is noted: `onSubscribe` then resolves
+ * the hash through the persisted-query store, as over HTTP, and an unknown hash is an error for that id only.
+ */
+function withPersistedQueryPlaceholder(data: string, hashOnly: Set<string>): string {
+  if (!data.includes('persistedQuery')) return data;
+  let message: unknown;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return data; // graphql-ws answers it
+  }
+  const { id, type, payload } = (message ?? {}) as { id?: unknown; type?: unknown; payload?: Record<string, unknown> | null };
+  if (type !== 'subscribe' || typeof id !== 'string' || typeof payload !== 'object' || payload === null) return data;
+  if (payload.query != null || typeof payload.extensions !== 'object' || payload.extensions === null) return data;
+  if (!('persistedQuery' in payload.extensions)) return data;
+  hashOnly.add(id);
+  return JSON.stringify({ ...(message as object), payload: { ...payload, query: '' } });
 }
 
 /**
@@ -145,6 +171,7 @@ export function serveWebSocket(
     subscribe: (args) => (args.rootValue as Roots).subscribe(args) as never,
     onSubscribe: async (ctx, id, payload) => {
       const state = ctx.extra;
+      const hashOnly = state.hashOnly.delete(id);
       if (state.operations.size >= maxOperationsPerSocket) {
         return [
           toPublic(
@@ -159,11 +186,11 @@ export function serveWebSocket(
       state.operations.set(id, operation);
       try {
         const request = requestFor(state.upgrade, ctx.connectionParams, operation.signal);
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          request,
-          params: payload,
-        }) as Enveloped;
-        const document = parse(payload.query);
+        const sent = hashOnly ? { ...payload, query: undefined } : payload;
+        const query = options.persistedQueries.query(sent, request.headers) ?? '';
+        const params = { ...payload, query };
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params }) as Enveloped;
+        const document = parse(query);
         const errors = validate(schema, document);
         if (errors.length > 0) {
           end(state, id);
@@ -215,7 +242,7 @@ export function serveWebSocket(
       setTimeout(() => socket.terminate(), 1_000).unref();
       return;
     }
-    const state: SocketState = { socket, upgrade, operations: new Map() };
+    const state: SocketState = { socket, upgrade, operations: new Map(), hashOnly: new Set() };
     sockets.add(state);
     // ws has already closed the socket (1009 for a message over maxPayload, 1002 for a protocol error).
     socket.on('error', (error) => logger.warn('WebSocket closed on a client error:', error.message));
@@ -239,7 +266,7 @@ export function serveWebSocket(
         onMessage: (handle) =>
           // A text or binary message, as one Buffer (ws' default binaryType).
           socket.on('message', (data: Buffer) => {
-            handle(data.toString()).catch((error: unknown) => {
+            handle(withPersistedQueryPlaceholder(data.toString(), state.hashOnly)).catch((error: unknown) => {
               logger.error('WebSocket message handling failed:', error);
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             });

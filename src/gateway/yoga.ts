@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { createContext, type ContextDeps, type GatewayContext } from '../context.js';
@@ -11,7 +12,7 @@ import { graphiqlOptions, renderGraphiQLPage, useGraphiQLAssets } from '../plugi
 import { useIntrospectionSwitch } from '../plugins/use-introspection-switch.js';
 import { useOperationDeadline } from '../plugins/use-operation-deadline.js';
 import { useOperationLimits } from '../plugins/use-operation-limits.js';
-import { usePersistedQueries } from '../plugins/use-persisted-queries.js';
+import { PersistedQueries, usePersistedQueries } from '../plugins/use-persisted-queries.js';
 import { usePublicErrors } from '../plugins/use-public-errors.js';
 import { useReadiness } from '../plugins/use-readiness.js';
 import { useRequestBodyLimit } from '../plugins/use-request-body-limit.js';
@@ -26,6 +27,7 @@ import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
 import { buildSchema } from '../schema.js';
 import type { GatewayError } from '../errors/index.js';
 import type { Credential } from '../upstream/dashscope/index.js';
+import { credentialScope } from '../upstream/credential-scope.js';
 
 export interface YogaParts {
   config: Config;
@@ -42,18 +44,25 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
+  /** The persisted-query store, shared with the WebSocket transport. */
+  persistedQueries: PersistedQueries;
 } {
   const isDev = config.env === 'development';
   const schema = buildSchema();
   const codes = errorCodes(schema);
   const deadline = useOperationDeadline(config.operationDeadlineMs);
   const { limits } = config;
+  // Keyed by the caller's credential: one tenant cannot probe for another's queries.
+  const persistedQueries = new PersistedQueries((headers) => {
+    const credential = credentialFor(headers);
+    return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
+  });
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
     useRequestId(),
     // A hash-only request gets its query before the operation limits look at it.
-    usePersistedQueries(),
+    usePersistedQueries(persistedQueries),
     // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.
     ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
     // Before anything reads the body: another site's form POST is refused (415).
@@ -112,5 +121,5 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     parserAndValidationCache: true,
     plugins,
   });
-  return { yoga, codes };
+  return { yoga, codes, persistedQueries };
 }

@@ -175,6 +175,8 @@ describe('attack findings: Apollo persisted queries over graphql-ws', () => {
     await ws.finished('apq');
     ws.close();
     expect(ws.closed).toBeUndefined();
+    // The stored query runs, as over HTTP.
+    expect(ws.messages.find((m) => m.id === 'apq' && m.type === 'next')?.payload).toEqual({ data: { __typename: 'Query' } });
   });
 
   it('checks the hash of a query sent with one, as over HTTP (a hash for a different query is refused)', async () => {
@@ -192,6 +194,28 @@ describe('attack findings: Apollo persisted queries over graphql-ws', () => {
     const answer = ws.messages.find((m) => m.id === 'h' && m.type !== 'complete');
     expect(answer?.type).toBe('error');
     expect(answer?.payload?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('persisted queries are kept per caller (forward mode)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', AUTH_MODE: 'forward' } });
+  });
+  afterAll(() => stack.close());
+
+  it("does not answer one caller's hash with another caller's query (no probing across credentials)", async () => {
+    const query = '{ __typename }';
+    const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') };
+    const send = (key: string, body: Record<string, unknown>) =>
+      fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ ...body, extensions: { persistedQuery } }),
+      }).then((response) => response.json() as Promise<{ data?: unknown; errors?: Array<{ extensions: { code: string } }> }>);
+    expect((await send('sk-tenant-a', { query })).data).toEqual({ __typename: 'Query' });
+    expect((await send('sk-tenant-a', {})).data).toEqual({ __typename: 'Query' });
+    expect((await send('sk-tenant-b', {})).errors?.map((e) => e.extensions.code)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
   });
 });
 
