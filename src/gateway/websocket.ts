@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { CloseCode, makeServer, type ExecutionResult, type FormattedExecutionResult, type ServerOptions } from 'graphql-ws';
@@ -6,7 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from '../context.js';
 import { badUserInput, maskError } from '../errors/index.js';
 import { capReached } from '../plugins/limits.js';
-import type { GatewayLogger } from '../logging/index.js';
+import { requestScope, type GatewayLogger } from '../logging/index.js';
 import { publicError } from '../plugins/use-public-errors.js';
 import type { PersistedQueries } from '../plugins/use-persisted-queries.js';
 
@@ -197,11 +198,13 @@ export function serveWebSocket(
           return errors.map(toPublic);
         }
         // A failure while executing is a result with errors, never a rejection (that would close the whole socket).
+        // Each operation has its own request id, on every log line about it, as an HTTP request has.
+        const requestId = randomUUID();
         const guard =
           (run: (args: ExecutionArgs) => unknown) =>
           async (args: ExecutionArgs): Promise<unknown> => {
             try {
-              return await run(args);
+              return await requestScope.run(requestId, () => run(args));
             } catch (error) {
               return { errors: [error] };
             }
