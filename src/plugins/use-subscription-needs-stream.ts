@@ -55,10 +55,11 @@ export function useSubscriptionNeedsStream(): Plugin {
         errors: [new GatewayError(message, { code: 'BAD_USER_INPUT', retryable: false, http: { status: 406 } })],
       });
     },
-    onResultProcess({ request, result, setResultProcessor }) {
+    onResultProcess(payload) {
+      const { request, result } = payload;
       if (!subscriptionRequests.has(request)) return;
       const results: unknown[] = Array.isArray(result) ? result : [result];
-      const iterables = results.filter((r) => isAsyncIterable(r)) as AsyncIterable<unknown>[];
+      const iterables = results.filter((r): r is AsyncIterable<unknown> => isAsyncIterable(r));
       if (iterables.length > 0) streams.set(request, iterables);
       // Yoga serves a subscription request's plain answer (a refusal, an error) only as SSE or JSON; for any other
       // Accept it would send a bodiless 406.
@@ -67,7 +68,7 @@ export function useSubscriptionNeedsStream(): Plugin {
           request.headers.get('accept') || '*/*',
         )
       ) {
-        setResultProcessor(processRegularResult as Parameters<typeof setResultProcessor>[0], 'application/json');
+        payload.setResultProcessor(processRegularResult as Parameters<typeof payload.setResultProcessor>[0], 'application/json');
       }
     },
     onResponse({ request, response }) {

@@ -11,6 +11,7 @@ const TYPED_UPSTREAM_KEYS = new Map(Object.entries(HYPER_PARAMETER_KEYS).map(([n
 
 // C0 and C1 control characters (CR, LF, NUL, ESC…): never meaningful in a name, and a way to forge log lines,
 // terminal output or headers wherever the upstream echoes the value.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const hasControlChars = (value: unknown): boolean =>
   typeof value === 'string'
