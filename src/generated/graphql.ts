@@ -9,20 +9,20 @@ export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
-  ID: { input: string; output: string };
-  String: { input: string; output: string };
-  Boolean: { input: boolean; output: boolean };
-  Int: { input: number; output: number };
-  Float: { input: number; output: number };
+  ID: { input: string; output: string; }
+  String: { input: string; output: string; }
+  Boolean: { input: boolean; output: boolean; }
+  Int: { input: number; output: number; }
+  Float: { input: number; output: number; }
   /**
    * An instant in time as an RFC 3339 string with an explicit offset, e.g. `2024-10-29T16:53:53+08:00`.
    * The upstream's naive local times are read in its configured time zone (UTC+8 by default) and served with that offset.
    */
-  DateTime: { input: string; output: string };
+  DateTime: { input: string; output: string; }
   /** Any JSON value, passed through as the upstream sent it. */
-  JSON: { input: unknown; output: unknown };
+  JSON: { input: unknown; output: unknown; }
   /** An integer up to 2^53-1. Token counts exceed the 2^31-1 range of GraphQL's `Int`. */
-  SafeInt: { input: number; output: number };
+  SafeInt: { input: number; output: number; }
 };
 
 /** Where a checkpoint stands. */
@@ -210,6 +210,7 @@ export type FineTuneJob = {
   workspaceId?: Maybe<Scalars['String']['output']>;
 };
 
+
 /** A fine-tuning job on DashScope (Alibaba Cloud Model Studio). */
 export type FineTuneJobLogsArgs = {
   limit?: Scalars['Int']['input'];
@@ -390,6 +391,7 @@ export type Mutation = {
   deleteFineTuneJob: DeleteFineTuneJobPayload;
 };
 
+
 /**
  * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
  * the job read before is served.
@@ -397,6 +399,7 @@ export type Mutation = {
 export type MutationCancelFineTuneJobArgs = {
   id: Scalars['ID']['input'];
 };
+
 
 /**
  * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
@@ -406,6 +409,7 @@ export type MutationCreateFineTuneJobArgs = {
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   input: CreateFineTuneJobInput;
 };
+
 
 /**
  * Writes to DashScope: start, cancel and delete fine-tune jobs. Never retried by the gateway; after each, no copy of
@@ -432,15 +436,18 @@ export type Query = {
   fineTuneJobsByIds: Array<Maybe<FineTuneJob>>;
 };
 
+
 export type QueryFineTuneJobArgs = {
   id: Scalars['ID']['input'];
 };
+
 
 export type QueryFineTuneJobsArgs = {
   model?: InputMaybe<Scalars['String']['input']>;
   page?: Scalars['Int']['input'];
   pageSize?: Scalars['Int']['input'];
 };
+
 
 export type QueryFineTuneJobsByIdsArgs = {
   ids: Array<Scalars['ID']['input']>;
@@ -465,6 +472,7 @@ export type Subscription = {
   fineTuneJobUpdated: FineTuneJob;
 };
 
+
 /**
  * Live updates, over Server-Sent Events (GraphQL over SSE: `POST` or `GET` on `/graphql` with
  * `Accept: text/event-stream`) or over WebSocket (the `graphql-transport-ws` protocol of graphql-ws, on `/graphql`).
@@ -474,6 +482,7 @@ export type SubscriptionFineTuneJobLogLinesArgs = {
   fromLine?: Scalars['Int']['input'];
   id: Scalars['ID']['input'];
 };
+
 
 /**
  * Live updates, over Server-Sent Events (GraphQL over SSE: `POST` or `GET` on `/graphql` with
@@ -489,35 +498,31 @@ export type ResolversObject<TObject> = WithIndex<TObject>;
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
 
+
 export type ResolverWithResolve<TResult, TParent, TContext, TArgs> = {
   resolve: ResolverFn<TResult, TParent, TContext, TArgs>;
 };
-export type Resolver<
-  TResult,
-  TParent = Record<PropertyKey, never>,
-  TContext = Record<PropertyKey, never>,
-  TArgs = Record<PropertyKey, never>,
-> = ResolverFn<TResult, TParent, TContext, TArgs> | ResolverWithResolve<TResult, TParent, TContext, TArgs>;
+export type Resolver<TResult, TParent = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>, TArgs = Record<PropertyKey, never>> = ResolverFn<TResult, TParent, TContext, TArgs> | ResolverWithResolve<TResult, TParent, TContext, TArgs>;
 
 export type ResolverFn<TResult, TParent, TContext, TArgs> = (
   parent: TParent,
   args: TArgs,
   context: TContext,
-  info: GraphQLResolveInfo,
+  info: GraphQLResolveInfo
 ) => Promise<TResult> | TResult;
 
 export type SubscriptionSubscribeFn<TResult, TParent, TContext, TArgs> = (
   parent: TParent,
   args: TArgs,
   context: TContext,
-  info: GraphQLResolveInfo,
+  info: GraphQLResolveInfo
 ) => AsyncIterable<TResult> | Promise<AsyncIterable<TResult>>;
 
 export type SubscriptionResolveFn<TResult, TParent, TContext, TArgs> = (
   parent: TParent,
   args: TArgs,
   context: TContext,
-  info: GraphQLResolveInfo,
+  info: GraphQLResolveInfo
 ) => TResult | Promise<TResult>;
 
 export interface SubscriptionSubscriberObject<TResult, TKey extends string, TParent, TContext, TArgs> {
@@ -531,44 +536,34 @@ export interface SubscriptionResolverObject<TResult, TParent, TContext, TArgs> {
 }
 
 export type SubscriptionObject<TResult, TKey extends string, TParent, TContext, TArgs> =
-  SubscriptionSubscriberObject<TResult, TKey, TParent, TContext, TArgs> | SubscriptionResolverObject<TResult, TParent, TContext, TArgs>;
+  | SubscriptionSubscriberObject<TResult, TKey, TParent, TContext, TArgs>
+  | SubscriptionResolverObject<TResult, TParent, TContext, TArgs>;
 
-export type SubscriptionResolver<
-  TResult,
-  TKey extends string,
-  TParent = Record<PropertyKey, never>,
-  TContext = Record<PropertyKey, never>,
-  TArgs = Record<PropertyKey, never>,
-> =
+export type SubscriptionResolver<TResult, TKey extends string, TParent = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>, TArgs = Record<PropertyKey, never>> =
   | ((...args: any[]) => SubscriptionObject<TResult, TKey, TParent, TContext, TArgs>)
   | SubscriptionObject<TResult, TKey, TParent, TContext, TArgs>;
 
 export type TypeResolveFn<TTypes, TParent = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>> = (
   parent: TParent,
   context: TContext,
-  info: GraphQLResolveInfo,
+  info: GraphQLResolveInfo
 ) => Maybe<TTypes> | Promise<Maybe<TTypes>>;
 
-export type IsTypeOfResolverFn<T = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>> = (
-  obj: T,
-  context: TContext,
-  info: GraphQLResolveInfo,
-) => boolean | Promise<boolean>;
+export type IsTypeOfResolverFn<T = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>> = (obj: T, context: TContext, info: GraphQLResolveInfo) => boolean | Promise<boolean>;
 
 export type NextResolverFn<T> = () => Promise<T>;
 
-export type DirectiveResolverFn<
-  TResult = Record<PropertyKey, never>,
-  TParent = Record<PropertyKey, never>,
-  TContext = Record<PropertyKey, never>,
-  TArgs = Record<PropertyKey, never>,
-> = (
+export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = Record<PropertyKey, never>, TContext = Record<PropertyKey, never>, TArgs = Record<PropertyKey, never>> = (
   next: NextResolverFn<TResult>,
   parent: TParent,
   args: TArgs,
   context: TContext,
-  info: GraphQLResolveInfo,
+  info: GraphQLResolveInfo
 ) => TResult | Promise<TResult>;
+
+
+
+
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
@@ -625,10 +620,7 @@ export type ResolversParentTypes = ResolversObject<{
   Subscription: Record<PropertyKey, never>;
 }>;
 
-export type CheckpointSummaryResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['CheckpointSummary'] = ResolversParentTypes['CheckpointSummary'],
-> = ResolversObject<{
+export type CheckpointSummaryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['CheckpointSummary'] = ResolversParentTypes['CheckpointSummary']> = ResolversObject<{
   createdAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -640,10 +632,7 @@ export type CheckpointSummaryResolvers<
   step?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 
-export type CostEstimateResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['CostEstimate'] = ResolversParentTypes['CostEstimate'],
-> = ResolversObject<{
+export type CostEstimateResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['CostEstimate'] = ResolversParentTypes['CostEstimate']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   billedTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -656,18 +645,12 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
-export type DeleteFineTuneJobPayloadResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['DeleteFineTuneJobPayload'] = ResolversParentTypes['DeleteFineTuneJobPayload'],
-> = ResolversObject<{
+export type DeleteFineTuneJobPayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['DeleteFineTuneJobPayload'] = ResolversParentTypes['DeleteFineTuneJobPayload']> = ResolversObject<{
   deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
-export type FineTuneJobResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['FineTuneJob'] = ResolversParentTypes['FineTuneJob'],
-> = ResolversObject<{
+export type FineTuneJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['FineTuneJob'] = ResolversParentTypes['FineTuneJob']> = ResolversObject<{
   baseModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   checkpoints?: Resolver<Maybe<Array<ResolversTypes['CheckpointSummary']>>, ParentType, ContextType>;
   costEstimate?: Resolver<Maybe<ResolversTypes['CostEstimate']>, ParentType, ContextType>;
@@ -697,10 +680,7 @@ export type FineTuneJobResolvers<
   workspaceId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type FineTuneJobPageResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['FineTuneJobPage'] = ResolversParentTypes['FineTuneJobPage'],
-> = ResolversObject<{
+export type FineTuneJobPageResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['FineTuneJobPage'] = ResolversParentTypes['FineTuneJobPage']> = ResolversObject<{
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   items?: Resolver<Array<ResolversTypes['FineTuneJob']>, ParentType, ContextType>;
   page?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -708,10 +688,7 @@ export type FineTuneJobPageResolvers<
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type HyperParametersResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['HyperParameters'] = ResolversParentTypes['HyperParameters'],
-> = ResolversObject<{
+export type HyperParametersResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['HyperParameters'] = ResolversParentTypes['HyperParameters']> = ResolversObject<{
   batchSize?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   evalSteps?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   learningRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -734,92 +711,42 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
-export type JobFailureResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['JobFailure'] = ResolversParentTypes['JobFailure'],
-> = ResolversObject<{
+export type JobFailureResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobFailure'] = ResolversParentTypes['JobFailure']> = ResolversObject<{
   code?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type JobLogLineResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['JobLogLine'] = ResolversParentTypes['JobLogLine'],
-> = ResolversObject<{
+export type JobLogLineResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobLogLine'] = ResolversParentTypes['JobLogLine']> = ResolversObject<{
   jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lineNumber?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
-export type JobLogsResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['JobLogs'] = ResolversParentTypes['JobLogs'],
-> = ResolversObject<{
+export type JobLogsResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobLogs'] = ResolversParentTypes['JobLogs']> = ResolversObject<{
   lines?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   offset?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type MutationResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation'],
-> = ResolversObject<{
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   cancelFineTuneJob?: Resolver<ResolversTypes['FineTuneJob'], ParentType, ContextType, RequireFields<MutationCancelFineTuneJobArgs, 'id'>>;
-  createFineTuneJob?: Resolver<
-    ResolversTypes['FineTuneJob'],
-    ParentType,
-    ContextType,
-    RequireFields<MutationCreateFineTuneJobArgs, 'input'>
-  >;
-  deleteFineTuneJob?: Resolver<
-    ResolversTypes['DeleteFineTuneJobPayload'],
-    ParentType,
-    ContextType,
-    RequireFields<MutationDeleteFineTuneJobArgs, 'id'>
-  >;
+  createFineTuneJob?: Resolver<ResolversTypes['FineTuneJob'], ParentType, ContextType, RequireFields<MutationCreateFineTuneJobArgs, 'input'>>;
+  deleteFineTuneJob?: Resolver<ResolversTypes['DeleteFineTuneJobPayload'], ParentType, ContextType, RequireFields<MutationDeleteFineTuneJobArgs, 'id'>>;
 }>;
 
-export type QueryResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query'],
-> = ResolversObject<{
+export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   fineTuneJob?: Resolver<Maybe<ResolversTypes['FineTuneJob']>, ParentType, ContextType, RequireFields<QueryFineTuneJobArgs, 'id'>>;
-  fineTuneJobs?: Resolver<
-    ResolversTypes['FineTuneJobPage'],
-    ParentType,
-    ContextType,
-    RequireFields<QueryFineTuneJobsArgs, 'page' | 'pageSize'>
-  >;
-  fineTuneJobsByIds?: Resolver<
-    Array<Maybe<ResolversTypes['FineTuneJob']>>,
-    ParentType,
-    ContextType,
-    RequireFields<QueryFineTuneJobsByIdsArgs, 'ids'>
-  >;
+  fineTuneJobs?: Resolver<ResolversTypes['FineTuneJobPage'], ParentType, ContextType, RequireFields<QueryFineTuneJobsArgs, 'page' | 'pageSize'>>;
+  fineTuneJobsByIds?: Resolver<Array<Maybe<ResolversTypes['FineTuneJob']>>, ParentType, ContextType, RequireFields<QueryFineTuneJobsByIdsArgs, 'ids'>>;
 }>;
 
 export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['SafeInt'], any> {
   name: 'SafeInt';
 }
 
-export type SubscriptionResolvers<
-  ContextType = GatewayContext,
-  ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription'],
-> = ResolversObject<{
-  fineTuneJobLogLines?: SubscriptionResolver<
-    ResolversTypes['JobLogLine'],
-    'fineTuneJobLogLines',
-    ParentType,
-    ContextType,
-    RequireFields<SubscriptionFineTuneJobLogLinesArgs, 'fromLine' | 'id'>
-  >;
-  fineTuneJobUpdated?: SubscriptionResolver<
-    ResolversTypes['FineTuneJob'],
-    'fineTuneJobUpdated',
-    ParentType,
-    ContextType,
-    RequireFields<SubscriptionFineTuneJobUpdatedArgs, 'id'>
-  >;
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  fineTuneJobLogLines?: SubscriptionResolver<ResolversTypes['JobLogLine'], "fineTuneJobLogLines", ParentType, ContextType, RequireFields<SubscriptionFineTuneJobLogLinesArgs, 'fromLine' | 'id'>>;
+  fineTuneJobUpdated?: SubscriptionResolver<ResolversTypes['FineTuneJob'], "fineTuneJobUpdated", ParentType, ContextType, RequireFields<SubscriptionFineTuneJobUpdatedArgs, 'id'>>;
 }>;
 
 export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
@@ -839,3 +766,4 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   SafeInt?: GraphQLScalarType;
   Subscription?: SubscriptionResolvers<ContextType>;
 }>;
+
