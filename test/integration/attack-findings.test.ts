@@ -78,6 +78,35 @@ describe('attack findings: a subscription asked for with Accept: multipart/mixed
   });
 });
 
+describe('a subscription over HTTP whose Accept cannot carry its stream', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { NODE_ENV: 'production', POLL_INTERVAL_MS: '30', MAX_SUBSCRIPTIONS: '1' } });
+  });
+  afterAll(() => stack.close());
+
+  it.each([
+    'multipart/mixed',
+    'multipart/mixed; deferSpec=20220824',
+    'application/json, multipart/mixed',
+    'text/event-stream;q=0, application/json',
+    'text/event-stream;q=0, */*',
+  ])('with Accept %s: refused up front (406, a JSON body with BAD_USER_INPUT), nothing read upstream', async (accept) => {
+    stack.emulator.resetStats();
+    const response = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept },
+      body: JSON.stringify({ query: WATCH, variables: { id: SEED_JOB_IDS.running } }),
+    });
+    const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
+    expect({ status: response.status, codes: body.errors.map((e) => e.extensions.code), calls: stack.upstreamCalls() }).toEqual({
+      status: 406,
+      codes: ['BAD_USER_INPUT'],
+      calls: 0,
+    });
+  });
+});
+
 describe('attack findings: a subscription inside a batch (BATCH_LIMIT > 0)', () => {
   it.each(['text/event-stream', '*/*', 'multipart/mixed;subscriptionSpec=1.0'])(
     'with Accept %s, answers it with an error (not `{}` or a bodiless 406) and leaves no subscription running',
