@@ -241,6 +241,7 @@ export function serveWebSocket(
   wss.on('connection', (socket, upgrade) => {
     if (sockets.size >= options.maxSockets) {
       // 1013 "Try Again Later"; a client that does not answer the close frame is dropped at once.
+      socket.on('error', () => {}); // ws has closed it already; nothing to report for a refused socket
       socket.close(1013, 'Too many WebSocket connections; try again later');
       setTimeout(() => socket.terminate(), 1_000).unref();
       return;

@@ -366,4 +366,21 @@ describe('attack findings: WebSocket sockets and the connection cap', () => {
       for (const socket of sockets) socket.terminate();
     }
   });
+
+  it('closes a WebSocket past WS_MAX_CONNECTIONS (default: a quarter of HTTP_MAX_CONNECTIONS, here 1) with 1013', async () => {
+    const open = () => {
+      const socket = new WebSocket(`${stack.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      return { socket, closed, opened: new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)) };
+    };
+    const first = open();
+    await first.opened;
+    const second = open();
+    try {
+      expect(await second.closed).toBe(1013);
+    } finally {
+      first.socket.terminate();
+      second.socket.terminate();
+    }
+  });
 });
