@@ -75,6 +75,7 @@ const EnvModel = z.object({
   DATALOADERS_ENABLED: optional(bool),
   WS_MAX_OPERATIONS_PER_SOCKET: optional(positiveInt),
   MAX_SUBSCRIPTIONS: optional(positiveInt),
+  MAX_SUBSCRIPTIONS_PER_CREDENTIAL: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
   DEMO: optional(bool),
   HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
@@ -139,6 +140,8 @@ export interface Config {
     maxWebSockets: number;
     /** Subscriptions open at once in this process, over SSE and WebSocket together. */
     maxSubscriptions: number;
+    /** Of those, the most one credential (one caller's key, in forward mode) may hold: no tenant takes them all. */
+    maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
   };
@@ -266,6 +269,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.WS_MAX_CONNECTIONS ??
         Math.min(Math.max(1, Math.floor((e.HTTP_MAX_CONNECTIONS ?? 2_048) / 4)), (e.HTTP_MAX_CONNECTIONS ?? 2_048) - 1),
       maxSubscriptions: e.MAX_SUBSCRIPTIONS ?? 1_000,
+      // In server mode every caller acts with the gateway's one key: the per-credential cap is the whole cap.
+      maxSubscriptionsPerCredential:
+        e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
+        (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
     },
     http: {

@@ -52,11 +52,13 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   const codes = errorCodes(schema);
   const deadline = useOperationDeadline(config.operationDeadlineMs);
   const { limits } = config;
-  // Keyed by the caller's credential: one tenant cannot probe for another's queries.
-  const persistedQueries = new PersistedQueries((headers) => {
+  // The caller's credential, hashed: what per-tenant state is keyed by.
+  const scopeOf = (headers: Headers) => {
     const credential = credentialFor(headers);
     return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
-  });
+  };
+  // Keyed by the caller's credential: one tenant cannot probe for another's queries.
+  const persistedQueries = new PersistedQueries(scopeOf);
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
@@ -94,8 +96,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useReadiness(() => !closing.aborted),
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
-    // At most maxSubscriptions streams open at once, whatever their transport.
-    useSubscriptionLimit(config.realtime.maxSubscriptions),
+    // At most maxSubscriptions streams open at once, whatever their transport, and a share of them per credential.
+    useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, scopeOf),
     // Last: it compresses the final answer.
     useResponseCompression(),
   ];

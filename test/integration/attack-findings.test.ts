@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import type { LogLevel } from '../../src/logging/logger.js';
 import { openSse } from '../support/sse.js';
@@ -245,6 +246,38 @@ describe('persisted queries are kept per caller (forward mode)', () => {
     expect((await send('sk-tenant-a', { query })).data).toEqual({ __typename: 'Query' });
     expect((await send('sk-tenant-a', {})).data).toEqual({ __typename: 'Query' });
     expect((await send('sk-tenant-b', {})).errors?.map((e) => e.extensions.code)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+  });
+});
+
+describe('subscription slots are shared fairly between credentials (forward mode)', () => {
+  const other = { apiKey: 'sk-emulator-other', workspaceId: 'llm-other0001', userId: '2234567890123456' };
+  const as = (apiKey: string) => ({ headers: { authorization: `Bearer ${apiKey}` } });
+  let stack: Stack;
+  beforeAll(async () => {
+    // MAX_SUBSCRIPTIONS 4: one credential may hold a quarter of them, 1.
+    stack = await startStack({
+      env: { NODE_ENV: 'production', AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS: '4', POLL_INTERVAL_MS: '50' },
+      emulator: { accounts: [DEMO_ACCOUNT, other] },
+    });
+    stack.emulator.putRawJob(other.apiKey, { job_id: 'ft-other-running', status: 'RUNNING', model: 'qwen3-8b' });
+  });
+  afterAll(() => stack.close());
+
+  it('refuses a credential past its share (maxSubscriptionsPerCredential) while another still gets a slot', async () => {
+    const held = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running }, as(DEMO_ACCOUNT.apiKey));
+    try {
+      expect((await held.next())?.errors).toBeUndefined();
+      const again = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running }, as(DEMO_ACCOUNT.apiKey));
+      const refused = await again.next();
+      again.close();
+      expect(refused?.errors?.[0]?.extensions).toEqual({ code: 'RATE_LIMITED', retryable: true, limit: 'maxSubscriptionsPerCredential' });
+      const theirs = await openSse(stack.url, WATCH, { id: 'ft-other-running' }, as(other.apiKey));
+      const first = await theirs.next();
+      theirs.close();
+      expect(first?.errors).toBeUndefined();
+    } finally {
+      held.close();
+    }
   });
 });
 

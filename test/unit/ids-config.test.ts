@@ -60,4 +60,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ WS_MAX_CONNECTIONS: '10', HTTP_MAX_CONNECTIONS: '100' }).realtime.maxWebSockets).toBe(10);
     expect(() => loadConfig({ WS_MAX_CONNECTIONS: '100', HTTP_MAX_CONNECTIONS: '100' })).toThrow(/WS_MAX_CONNECTIONS: must be below/);
   });
+
+  it('gives one credential a quarter of the subscription slots in forward mode, all of them in server mode', () => {
+    expect(loadConfig({ MAX_SUBSCRIPTIONS: '100' }).realtime.maxSubscriptionsPerCredential).toBe(100);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS: '100' }).realtime.maxSubscriptionsPerCredential).toBe(25);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS_PER_CREDENTIAL: '7' }).realtime.maxSubscriptionsPerCredential).toBe(7);
+  });
 });
