@@ -76,12 +76,14 @@ const EnvModel = z.object({
   DATALOADERS_ENABLED: optional(bool),
   WS_MAX_OPERATIONS_PER_SOCKET: optional(positiveInt),
   MAX_SUBSCRIPTIONS: optional(positiveInt),
+  MAX_SUBSCRIPTIONS_PER_CREDENTIAL: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
   DEMO: optional(bool),
   HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
   HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
+  WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
 });
 
 export interface Config {
@@ -137,8 +139,15 @@ export interface Config {
   realtime: {
     /** Operations one WebSocket may have in flight at once. */
     maxOperationsPerSocket: number;
+    /**
+     * WebSockets open at once, below `http.maxConnections`: sockets that sit idle (and answer pings) cannot take every
+     * connection, so HTTP requests and `/health` always have room. Past it, a new socket is closed with 1013.
+     */
+    maxWebSockets: number;
     /** Subscriptions open at once in this process, over SSE and WebSocket together. */
     maxSubscriptions: number;
+    /** Of those, the most one credential (one caller's key, in forward mode) may hold: no tenant takes them all. */
+    maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
   };
@@ -195,6 +204,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Node refuses a headers timeout longer than the request timeout.
   if (Number(env.HTTP_HEADERS_TIMEOUT_MS || 0) > Number(env.HTTP_REQUEST_TIMEOUT_MS || 30_000)) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (default 30000)');
+  }
+  if (set('WS_MAX_CONNECTIONS') && Number(env.WS_MAX_CONNECTIONS) >= Number(env.HTTP_MAX_CONNECTIONS || 2_048)) {
+    problems.push('WS_MAX_CONNECTIONS: must be below HTTP_MAX_CONNECTIONS (default 2048), so that HTTP keeps room');
   }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -260,7 +272,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataloaders: e.DATALOADERS_ENABLED ?? true,
     realtime: {
       maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET ?? 100,
+      // A quarter of the HTTP connections by default (512 of 2048), at least one when there is room for HTTP too.
+      maxWebSockets:
+        e.WS_MAX_CONNECTIONS ??
+        Math.min(Math.max(1, Math.floor((e.HTTP_MAX_CONNECTIONS ?? 2_048) / 4)), (e.HTTP_MAX_CONNECTIONS ?? 2_048) - 1),
       maxSubscriptions: e.MAX_SUBSCRIPTIONS ?? 1_000,
+      // In server mode every caller acts with the gateway's one key: the per-credential cap is the whole cap.
+      maxSubscriptionsPerCredential:
+        e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
+        (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
     },
     http: {

@@ -80,11 +80,13 @@ export function upstreamRule(f: UpstreamFailure): UpstreamRule {
       retryable: !BILLING_THROTTLING_CODES.has(f.code ?? ''),
       message: () => `DashScope is limiting requests while ${f.action} ${f.subject}${said(f)}`,
     };
+  // A 5xx's text is DashScope's internals (tracebacks, internal hosts and paths), not an explanation for the caller:
+  // it is logged for operators (src/logging/upstream-events.ts), and the client keeps the code and request id.
   return {
     code: 'UPSTREAM_ERROR',
     // A 408 (DashScope's RequestTimeOut) is a timeout like any other.
     retryable: status >= 500 || status === 408,
-    message: () => `DashScope failed with HTTP ${status} while ${f.action} ${f.subject}${said(f)}`,
+    message: () => `DashScope failed with HTTP ${status} while ${f.action} ${f.subject}${status >= 400 && status < 500 ? said(f) : '.'}`,
   };
 }
 

@@ -75,7 +75,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     warn: (message: string) => logger.warn(message),
   };
   const closing = new AbortController();
-  const { yoga, codes, operations } = createGatewayYoga({
+  const { yoga, codes, operations, persistedQueries } = createGatewayYoga({
     config,
     logger,
     shared,
@@ -87,7 +87,9 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     allowedOrigins: config.corsOrigins,
     maxPayloadBytes: config.limits.maxBodyBytes,
     maxOperationsPerSocket: config.realtime.maxOperationsPerSocket,
+    maxSockets: config.realtime.maxWebSockets,
     codes,
+    persistedQueries,
     isDev: config.env === 'development',
     logger,
   });

@@ -8,16 +8,22 @@ import { shutdownReason } from '../errors/deadline.js';
  * operations get a grace period to finish; then the remaining connections are closed.
  */
 
+const IDLE_SWEEP_MS = 50;
+
 /**
  * Closes the listener, waits up to `graceMs` for open connections (in-flight operations) to finish, then closes the
  * rest. Resolves to whether it had to force them.
  */
 export async function drainServer(server: Server, graceMs: number): Promise<{ forced: boolean }> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A keep-alive connection whose last response (a stream, a slow query) ends during the drain goes idle, and nothing
+  // else would close it before the grace is over: close connections as they become idle.
   server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   const grace = new AbortController();
   const forced = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
   grace.abort();
+  clearInterval(sweep);
   if (forced) {
     server.closeAllConnections();
     await closed;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { CloseCode, makeServer, type ExecutionResult, type FormattedExecutionResult, type ServerOptions } from 'graphql-ws';
@@ -6,8 +7,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from '../context.js';
 import { badUserInput, maskError } from '../errors/index.js';
 import { capReached } from '../plugins/limits.js';
-import type { GatewayLogger } from '../logging/index.js';
+import { requestScope, type GatewayLogger } from '../logging/index.js';
 import { publicError } from '../plugins/use-public-errors.js';
+import type { PersistedQueries } from '../plugins/use-persisted-queries.js';
 
 interface Roots {
   execute: (args: ExecutionArgs) => unknown;
@@ -29,8 +31,12 @@ export interface WebSocketOptions {
   maxPayloadBytes: number;
   /** Operations one socket may have in flight at once. */
   maxOperationsPerSocket: number;
+  /** Sockets open at once (below the HTTP server's connection cap, so that HTTP keeps room); more are closed, 1013. */
+  maxSockets: number;
   /** The documented error codes (the schema's `enum ErrorCode`). */
   codes: ReadonlySet<string>;
+  /** The gateway's persisted-query store (the HTTP one): hashes are checked and resolved as over HTTP. */
+  persistedQueries: PersistedQueries;
   isDev: boolean;
   logger: GatewayLogger;
   /** Ping interval; a socket that does not answer a ping within it is dropped. */
@@ -42,6 +48,29 @@ interface SocketState {
   socket: WebSocket;
   upgrade: IncomingMessage;
   operations: Map<string, AbortController>;
+  /** Operations sent with a persisted-query hash and no query (see `withPersistedQueryPlaceholder`). */
+  hashOnly: Set<string>;
+}
+
+/**
+ * graphql-ws closes the whole socket (4400) on a `subscribe` without a string `query`, which is how Apollo's persisted
+ * queries send a hash alone. Such a message gets an empty query here, and its id is noted: `onSubscribe` then resolves
+ * the hash through the persisted-query store, as over HTTP, and an unknown hash is an error for that id only.
+ */
+function withPersistedQueryPlaceholder(data: string, hashOnly: Set<string>): string {
+  if (!data.includes('persistedQuery')) return data;
+  let message: unknown;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return data; // graphql-ws answers it
+  }
+  const { id, type, payload } = (message ?? {}) as { id?: unknown; type?: unknown; payload?: Record<string, unknown> | null };
+  if (type !== 'subscribe' || typeof id !== 'string' || typeof payload !== 'object' || payload === null) return data;
+  if (payload.query != null || typeof payload.extensions !== 'object' || payload.extensions === null) return data;
+  if (!('persistedQuery' in payload.extensions)) return data;
+  hashOnly.add(id);
+  return JSON.stringify({ ...(message as object), payload: { ...payload, query: '' } });
 }
 
 /**
@@ -143,6 +172,7 @@ export function serveWebSocket(
     subscribe: (args) => (args.rootValue as Roots).subscribe(args) as never,
     onSubscribe: async (ctx, id, payload) => {
       const state = ctx.extra;
+      const hashOnly = state.hashOnly.delete(id);
       if (state.operations.size >= maxOperationsPerSocket) {
         return [
           toPublic(
@@ -157,22 +187,24 @@ export function serveWebSocket(
       state.operations.set(id, operation);
       try {
         const request = requestFor(state.upgrade, ctx.connectionParams, operation.signal);
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          request,
-          params: payload,
-        }) as Enveloped;
-        const document = parse(payload.query);
+        const sent = hashOnly ? { ...payload, query: undefined } : payload;
+        const query = options.persistedQueries.query(sent, request.headers) ?? '';
+        const params = { ...payload, query };
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params }) as Enveloped;
+        const document = parse(query);
         const errors = validate(schema, document);
         if (errors.length > 0) {
           end(state, id);
           return errors.map(toPublic);
         }
         // A failure while executing is a result with errors, never a rejection (that would close the whole socket).
+        // Each operation has its own request id, on every log line about it, as an HTTP request has.
+        const requestId = randomUUID();
         const guard =
           (run: (args: ExecutionArgs) => unknown) =>
           async (args: ExecutionArgs): Promise<unknown> => {
             try {
-              return await run(args);
+              return await requestScope.run(requestId, () => run(args));
             } catch (error) {
               return { errors: [error] };
             }
@@ -207,7 +239,14 @@ export function serveWebSocket(
 
   wss.on('error', (error) => logger.error('WebSocket server error:', error));
   wss.on('connection', (socket, upgrade) => {
-    const state: SocketState = { socket, upgrade, operations: new Map() };
+    if (sockets.size >= options.maxSockets) {
+      // 1013 "Try Again Later"; a client that does not answer the close frame is dropped at once.
+      socket.on('error', () => {}); // ws has closed it already; nothing to report for a refused socket
+      socket.close(1013, 'Too many WebSocket connections; try again later');
+      setTimeout(() => socket.terminate(), 1_000).unref();
+      return;
+    }
+    const state: SocketState = { socket, upgrade, operations: new Map(), hashOnly: new Set() };
     sockets.add(state);
     // ws has already closed the socket (1009 for a message over maxPayload, 1002 for a protocol error).
     socket.on('error', (error) => logger.warn('WebSocket closed on a client error:', error.message));
@@ -231,7 +270,7 @@ export function serveWebSocket(
         onMessage: (handle) =>
           // A text or binary message, as one Buffer (ws' default binaryType).
           socket.on('message', (data: Buffer) => {
-            handle(data.toString()).catch((error: unknown) => {
+            handle(withPersistedQueryPlaceholder(data.toString(), state.hashOnly)).catch((error: unknown) => {
               logger.error('WebSocket message handling failed:', error);
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             });

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { createContext, type ContextDeps, type GatewayContext } from '../context.js';
@@ -11,7 +12,7 @@ import { graphiqlOptions, renderGraphiQLPage, useGraphiQLAssets } from '../plugi
 import { useIntrospectionSwitch } from '../plugins/use-introspection-switch.js';
 import { useOperationDeadline } from '../plugins/use-operation-deadline.js';
 import { useOperationLimits } from '../plugins/use-operation-limits.js';
-import { usePersistedQueries } from '../plugins/use-persisted-queries.js';
+import { PersistedQueries, usePersistedQueries } from '../plugins/use-persisted-queries.js';
 import { usePublicErrors } from '../plugins/use-public-errors.js';
 import { useReadiness } from '../plugins/use-readiness.js';
 import { useRequestBodyLimit } from '../plugins/use-request-body-limit.js';
@@ -26,6 +27,7 @@ import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
 import { buildSchema } from '../schema.js';
 import type { GatewayError } from '../errors/index.js';
 import type { Credential } from '../upstream/dashscope/index.js';
+import { credentialScope } from '../upstream/credential-scope.js';
 
 export interface YogaParts {
   config: Config;
@@ -44,22 +46,37 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   codes: ReadonlySet<string>;
   /** The queries and mutations executing now, on every transport: shutdown cuts them off at the end of its grace. */
   operations: { abort(reason: unknown): void };
+  /** The persisted-query store, shared with the WebSocket transport. */
+  persistedQueries: PersistedQueries;
 } {
   const isDev = config.env === 'development';
   const schema = buildSchema();
   const codes = errorCodes(schema);
   const deadline = useOperationDeadline(config.operationDeadlineMs);
   const { limits } = config;
+  // The caller's credential, hashed: what per-tenant state is keyed by.
+  const scopeOf = (headers: Headers) => {
+    const credential = credentialFor(headers);
+    return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
+  };
+  // Keyed by the caller's credential: one tenant cannot probe for another's queries.
+  const persistedQueries = new PersistedQueries(scopeOf);
   const plugins: Plugin[] = [
-    // First: a hash-only request gets its query before the operation limits look at it.
-    usePersistedQueries(),
+    // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
+    // response (`x-request-id`, to quote when reporting a problem).
+    useRequestId(),
+    // A hash-only request gets its query before the operation limits look at it.
+    usePersistedQueries(persistedQueries),
     // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.
     ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
     // Before anything reads the body: another site's form POST is refused (415).
     useCsrfPrevention(),
     // Bodies bounded, compressed or not, before they are parsed.
     useRequestBodyLimit(limits.maxBodyBytes),
-    // One operation per request, or a bounded batch.
+    // A subscription whose Accept allows no stream is refused (406) before it reads upstream; before the batch rule
+    // and the subscription cap, and its guards see every subscription request.
+    useSubscriptionNeedsStream(),
+    // One operation per request, or a bounded batch (a subscription in one gets an error of its own).
     useBatchLimit(limits.batchLimit),
     // Depth, aliases, directives and tokens checked before anything executes.
     useOperationLimits(limits),
@@ -73,8 +90,6 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     ...(config.graphiql ? [useGraphiQLAssets()] : []),
     // Apollo Client's HttpLink subscriptions.
     useApolloMultipartSubscriptions(),
-    // `x-request-id` on every response, to quote when reporting a problem.
-    useRequestId(),
     // `Vary: Origin` once origins are listed: caches do not serve one origin's answer to another.
     useVaryOrigin(config.corsOrigins),
     // Each query and mutation answers by the operation deadline; the timer lives as long as the operation.
@@ -83,10 +98,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useReadiness(() => !closing.aborted),
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
-    // A subscription asked for as plain JSON is refused (406) before it reads upstream; before the subscription cap.
-    useSubscriptionNeedsStream(),
-    // At most maxSubscriptions streams open at once, whatever their transport.
-    useSubscriptionLimit(config.realtime.maxSubscriptions),
+    // At most maxSubscriptions streams open at once, whatever their transport, and a share of them per credential.
+    useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, scopeOf),
     // Last: it compresses the final answer.
     useResponseCompression(),
   ];
@@ -112,5 +125,5 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     parserAndValidationCache: true,
     plugins,
   });
-  return { yoga, codes, operations: { abort: (reason) => deadline.abortInFlight(reason) } };
+  return { yoga, codes, operations: { abort: (reason) => deadline.abortInFlight(reason) }, persistedQueries };
 }

@@ -1,4 +1,5 @@
 import { redact } from './redact.js';
+import { currentRequestId } from './request-scope.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** Where finished, redacted log lines go (stderr/stdout by default; tests capture them). */
@@ -14,7 +15,14 @@ export function createLogger(level: LogLevel, sink: LogSink = consoleSink): Gate
   const min = LEVELS.indexOf(level);
   const logger = {} as GatewayLogger;
   for (const [index, name] of LEVELS.entries()) {
-    logger[name] = index < min ? () => {} : (...args) => sink(name, `${name.toUpperCase()} ${redact(args)}`);
+    logger[name] =
+      index < min
+        ? () => {}
+        : (...args) => {
+            // The request being served, if any: the id its client got in `x-request-id`.
+            const requestId = currentRequestId();
+            sink(name, `${name.toUpperCase()} ${redact(args)}${requestId ? ` requestId=${requestId}` : ''}`);
+          };
   }
   return logger;
 }

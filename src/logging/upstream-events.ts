@@ -9,5 +9,8 @@ export function describeUpstreamEvent(event: ResilienceEvent): string {
   }
   const f = event.failure;
   const status = f.kind === 'http' ? `HTTP ${f.httpStatus}${f.code ? ` ${f.code}` : ''}` : `${f.kind}${f.detail ? ` (${f.detail})` : ''}`;
-  return `DashScope ${status} while ${f.action} ${f.subject}${f.requestId ? `, request id ${f.requestId}` : ''}; ${event.retrying ? 'retrying' : 'giving up'}`;
+  // DashScope's own text, which clients do not see for a 5xx: JSON-quoted (a newline in it cannot forge a log line),
+  // and redacted by the logger like every line.
+  const said = f.upstreamMessage ? `: ${JSON.stringify(f.upstreamMessage.slice(0, 2_000))}` : '';
+  return `DashScope ${status} while ${f.action} ${f.subject}${f.requestId ? `, request id ${f.requestId}` : ''}${said}; ${event.retrying ? 'retrying' : 'giving up'}`;
 }

@@ -3,25 +3,45 @@ import { capReached } from './limits.js';
 
 /**
  * At most `max` subscriptions open at once in the process, whatever their transport (SSE and graphql-ws both
- * subscribe through yoga's enveloped `subscribe`). A slot is taken before the stream starts and given back when it
- * ends, however it ends.
+ * subscribe through yoga's enveloped `subscribe`), and at most `perCredential` of them for one credential (`scopeOf`
+ * names it), so that one tenant cannot hold every slot. A slot is taken before the stream starts and given back when
+ * it ends, however it ends.
  */
-export function useSubscriptionLimit(max: number): Plugin {
+export function useSubscriptionLimit(max: number, perCredential: number, scopeOf: (headers: Headers) => string): Plugin {
   let open = 0;
+  const byScope = new Map<string, number>();
   return {
-    onSubscribe({ setResultAndStopExecution }) {
+    onSubscribe({ args, setResultAndStopExecution }) {
       if (open >= max) {
         setResultAndStopExecution({
           errors: [capReached('maxSubscriptions', `The gateway serves at most ${max} subscriptions at once; try again later.`)],
         });
         return;
       }
+      const { request } = args.contextValue as { request?: Request };
+      const scope = request ? scopeOf(request.headers) : '';
+      const held = byScope.get(scope) ?? 0;
+      if (held >= perCredential) {
+        setResultAndStopExecution({
+          errors: [
+            capReached(
+              'maxSubscriptionsPerCredential',
+              `One credential may hold at most ${perCredential} subscriptions at once; end one or try again later.`,
+            ),
+          ],
+        });
+        return;
+      }
       open++;
+      byScope.set(scope, held + 1);
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
         open--;
+        const left = (byScope.get(scope) ?? 1) - 1;
+        if (left > 0) byScope.set(scope, left);
+        else byScope.delete(scope);
       };
       return {
         // An error instead of a stream (bad argument, unknown job) holds no slot.

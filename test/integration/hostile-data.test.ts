@@ -99,14 +99,24 @@ describe('internal errors', () => {
   });
 });
 
-describe('a CR/LF in a model name', () => {
-  // The create input refuses control characters in every text field (they were once sent, and the failed create's
-  // log line had to escape them): refused before anything is sent, and no log line breaks.
-  it('is refused (BAD_USER_INPUT) before anything is sent, and no log line carries it raw', async () => {
+describe('a CR/LF in text that reaches the log', () => {
+  it('is refused in a model name before anything goes upstream', async () => {
     stack.emulator.resetStats();
     const { body } = await stack.gql(CREATE, { input: { model: 'qwen3-8b\r\nERROR forged line', trainingFileIds: ['file-ft-0001'] } });
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'input.model' });
-    expect(stack.upstreamCalls()).toBe(0);
+    expect(stack.upstreamCalls('create')).toBe(0);
+  });
+
+  it("stays escaped in the log line quoting an upstream 5xx's message", async () => {
+    stack.emulator.injectFault({
+      match: { route: 'create' },
+      times: 1,
+      fault: { kind: 'status', status: 500, message: 'boom\r\nERROR forged line' },
+    });
+    const { body } = await stack.gql(CREATE, { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } });
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
+    const warning = lines.find(([, line]) => line.includes('forged line'));
+    expect(warning?.[1]).toContain('"boom\\r\\nERROR forged line"');
     expect(lines.some(([, line]) => /[\r\n]/.test(line))).toBe(false);
   });
 });

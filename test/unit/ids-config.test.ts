@@ -52,4 +52,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DASHSCOPE_BASE_URL: 'http://127.0.0.1:1' })).toThrow(/DASHSCOPE_API_KEY: required/);
     expect(() => loadConfig({ AUTH_MODE: 'forward', DASHSCOPE_API_KEY: 'k' })).toThrow(/must be unset/);
   });
+
+  it('keeps WebSockets below the HTTP connection cap, so that HTTP always has room', () => {
+    expect(loadConfig({}).realtime.maxWebSockets).toBe(512);
+    expect(loadConfig({ HTTP_MAX_CONNECTIONS: '3' }).realtime.maxWebSockets).toBe(1);
+    expect(loadConfig({ HTTP_MAX_CONNECTIONS: '1' }).realtime.maxWebSockets).toBe(0);
+    expect(loadConfig({ WS_MAX_CONNECTIONS: '10', HTTP_MAX_CONNECTIONS: '100' }).realtime.maxWebSockets).toBe(10);
+    expect(() => loadConfig({ WS_MAX_CONNECTIONS: '100', HTTP_MAX_CONNECTIONS: '100' })).toThrow(/WS_MAX_CONNECTIONS: must be below/);
+  });
+
+  it('gives one credential a quarter of the subscription slots in forward mode, all of them in server mode', () => {
+    expect(loadConfig({ MAX_SUBSCRIPTIONS: '100' }).realtime.maxSubscriptionsPerCredential).toBe(100);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS: '100' }).realtime.maxSubscriptionsPerCredential).toBe(25);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS_PER_CREDENTIAL: '7' }).realtime.maxSubscriptionsPerCredential).toBe(7);
+  });
 });

@@ -13,6 +13,10 @@ const TYPED_UPSTREAM_KEYS = new Map(Object.entries(HYPER_PARAMETER_KEYS).map(([n
 // exactly (model ids, output names) refuse surrounding whitespace, which would only make them miss; no text takes
 // control characters (a CR/LF in a job name would also forge lines in logs that print it).
 const CONTROL = /\p{Cc}/u;
+const hasControlChars = (value: unknown): boolean =>
+  typeof value === 'string'
+    ? CONTROL.test(value)
+    : typeof value === 'object' && value !== null && Object.values(value).some(hasControlChars);
 const text = (max: number) =>
   z
     .string()
@@ -36,6 +40,7 @@ const extraModel = z
   })
   .superRefine((extra, ctx) => {
     const keys = Object.keys(extra);
+    if (hasControlChars(extra)) ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
     if (keys.length > MAX_EXTRA_KEYS) ctx.addIssue({ code: 'custom', message: `may hold at most ${MAX_EXTRA_KEYS} keys` });
     if (JSON.stringify(extra).length > MAX_EXTRA_JSON)
       ctx.addIssue({ code: 'custom', message: `may be at most ${MAX_EXTRA_JSON} characters of JSON` });

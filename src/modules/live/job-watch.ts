@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { requestScope } from '../../logging/index.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { GraphQLError } from 'graphql';
 import { GatewayError, toGatewayError } from '../../errors/index.js';
@@ -74,7 +75,8 @@ class JobPoller {
     readonly jobId: string,
     private readonly onStop: () => void,
   ) {
-    void this.run();
+    // Shared by every subscriber of the job: its log lines are nobody's request (not the first subscriber's).
+    void requestScope.exit(() => this.run());
   }
 
   get active(): boolean {

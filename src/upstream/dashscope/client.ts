@@ -105,25 +105,29 @@ export class DashScopeClient {
 
   async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     const subject = jobSubject(jobId);
-    const output = await this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal });
-    const job = this.job(output, subject, 'reading');
-    // Another job than the one asked for must not be shown (or cached) as this one. Not quoted: it came from upstream.
-    if (job.id !== jobId)
-      throw new UpstreamError({ kind: 'bad-response', subject, action: 'reading', detail: 'job_id: another job than asked for' });
-    return job;
+    return this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal }, (output) => {
+      const job = this.job(output, subject, 'reading');
+      // Another job than the one asked for must not be shown (or cached) as this one. Not quoted: it came from upstream.
+      if (job.id !== jobId)
+        throw new UpstreamError({ kind: 'bad-response', subject, action: 'reading', detail: 'job_id: another job than asked for' });
+      return job;
+    });
   }
 
   async listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
     const subject = 'the list of fine-tune jobs';
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: '',
-      query: { page_no: params.page, page_size: params.pageSize, model: params.model },
-      subject,
-      action: 'reading',
-      signal,
-    });
-    const list = parse(JobListModel, output, subject, 'reading');
+    const list = await this.call(
+      credential,
+      {
+        method: 'GET',
+        path: '',
+        query: { page_no: params.page, page_size: params.pageSize, model: params.model },
+        subject,
+        action: 'reading',
+        signal,
+      },
+      (output) => parse(JobListModel, output, subject, 'reading'),
+    );
     // A malformed element costs that element, not the page.
     const jobs: FineTuneJobRecord[] = [];
     for (const element of list.jobs) {
@@ -140,61 +144,53 @@ export class DashScopeClient {
     signal?: AbortSignal,
   ): Promise<JobLogsRecord> {
     const subject = `the logs of ${jobSubject(jobId)}`;
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: `${this.jobPath(jobId, subject)}/logs`,
-      query: { offset: window.offset, line: window.limit },
-      subject,
-      action: 'reading',
-      signal,
-    });
-    const logs = parse(LogsModel, output, subject, 'reading');
+    const logs = await this.call(
+      credential,
+      {
+        method: 'GET',
+        path: `${this.jobPath(jobId, subject)}/logs`,
+        query: { offset: window.offset, line: window.limit },
+        subject,
+        action: 'reading',
+        signal,
+      },
+      (output) => parse(LogsModel, output, subject, 'reading'),
+    );
     return { total: logs.total, lines: logs.logs };
   }
 
   async listCheckpoints(credential: Credential, jobId: string, signal?: AbortSignal): Promise<CheckpointRecord[]> {
     const subject = `the checkpoints of ${jobSubject(jobId)}`;
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: `${this.jobPath(jobId, subject)}/checkpoints`,
-      subject,
-      action: 'reading',
-      signal,
-    });
-    return parse(CheckpointListModel, output, subject, 'reading').map((c) =>
-      toCheckpointRecord(c, jobId, this.options.timeZoneOffsetMinutes),
+    const checkpoints = await this.call(
+      credential,
+      { method: 'GET', path: `${this.jobPath(jobId, subject)}/checkpoints`, subject, action: 'reading', signal },
+      (output) => parse(CheckpointListModel, output, subject, 'reading'),
     );
+    return checkpoints.map((c) => toCheckpointRecord(c, jobId, this.options.timeZoneOffsetMinutes));
   }
 
   async createJob(credential: Credential, body: CreateJobBody, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     // JSON-quoted: the model is the caller's text, and the subject reaches log lines, where a CR/LF must stay escaped.
     const subject = `a fine-tune job of model ${JSON.stringify(body.model)}`;
-    const output = await this.call(credential, { method: 'POST', path: '', body, subject, action: 'creating', signal });
-    return this.job(output, subject, 'creating');
+    return this.call(credential, { method: 'POST', path: '', body, subject, action: 'creating', signal }, (output) =>
+      this.job(output, subject, 'creating'),
+    );
   }
 
   async cancelJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<void> {
     const subject = jobSubject(jobId);
-    const output = await this.call(credential, {
-      method: 'POST',
-      path: `${this.jobPath(jobId, subject)}/cancel`,
-      subject,
-      action: 'canceling',
-      signal,
-    });
-    parse(OperationStatusModel, output, subject, 'canceling');
+    await this.call(
+      credential,
+      { method: 'POST', path: `${this.jobPath(jobId, subject)}/cancel`, subject, action: 'canceling', signal },
+      (output) => parse(OperationStatusModel, output, subject, 'canceling'),
+    );
   }
 
   async deleteJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<void> {
     const subject = jobSubject(jobId);
-    const output = await this.call(credential, {
-      method: 'DELETE',
-      path: this.jobPath(jobId, subject),
-      subject,
-      action: 'deleting',
-      signal,
-    });
-    parse(OperationStatusModel, output, subject, 'deleting');
+    await this.call(credential, { method: 'DELETE', path: this.jobPath(jobId, subject), subject, action: 'deleting', signal }, (output) =>
+      parse(OperationStatusModel, output, subject, 'deleting'),
+    );
   }
 
   /**
@@ -217,29 +213,29 @@ export class DashScopeClient {
         action: 'exporting',
         detail: `the checkpoint name is invalid: ${reason}`,
       });
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: `${this.jobPath(jobId, subject)}/export/${encodeURIComponent(checkpoint)}`,
-      query: { model_name: modelName },
-      subject,
-      action: 'exporting',
-      signal,
-      write: true,
-    });
-    return parse(ExportModel, output, subject, 'exporting');
+    return this.call(
+      credential,
+      {
+        method: 'GET',
+        path: `${this.jobPath(jobId, subject)}/export/${encodeURIComponent(checkpoint)}`,
+        query: { model_name: modelName },
+        subject,
+        action: 'exporting',
+        signal,
+        write: true,
+      },
+      (output) => parse(ExportModel, output, subject, 'exporting'),
+    );
   }
 
   /** The checkpoints that have validation artifacts (§6.11, image and video jobs); empty until the job finishes. */
   async listValidationResults(credential: Credential, jobId: string, signal?: AbortSignal): Promise<ValidationResultRecord[]> {
     const subject = `the validation results of ${jobSubject(jobId)}`;
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: `${this.jobPath(jobId, subject)}/validation-results`,
-      subject,
-      action: 'reading',
-      signal,
-    });
-    return toValidationResults(parse(ValidationResultListModel, output, subject, 'reading'), jobId);
+    return this.call(
+      credential,
+      { method: 'GET', path: `${this.jobPath(jobId, subject)}/validation-results`, subject, action: 'reading', signal },
+      (output) => toValidationResults(parse(ValidationResultListModel, output, subject, 'reading'), jobId),
+    );
   }
 
   /** One page of a checkpoint's validation artifacts (§6.11). */
@@ -254,15 +250,18 @@ export class DashScopeClient {
     const reason = invalidIdReason(checkpoint);
     if (reason)
       throw new UpstreamError({ kind: 'invalid-request', subject, action: 'reading', detail: `the checkpoint name is invalid: ${reason}` });
-    const output = await this.call(credential, {
-      method: 'GET',
-      path: `${this.jobPath(jobId, subject)}/validation-details/${encodeURIComponent(checkpoint)}`,
-      query: { page_no: page.page, page_size: page.pageSize },
-      subject,
-      action: 'reading',
-      signal,
-    });
-    return toValidationDetailPage(parse(ValidationDetailPageModel, output, subject, 'reading'));
+    return this.call(
+      credential,
+      {
+        method: 'GET',
+        path: `${this.jobPath(jobId, subject)}/validation-details/${encodeURIComponent(checkpoint)}`,
+        query: { page_no: page.page, page_size: page.pageSize },
+        subject,
+        action: 'reading',
+        signal,
+      },
+      (output) => toValidationDetailPage(parse(ValidationDetailPageModel, output, subject, 'reading')),
+    );
   }
 
   /**
@@ -270,6 +269,8 @@ export class DashScopeClient {
    * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
    */
   async close(graceMs?: number): Promise<void> {
+    // Closing twice (a graceful shutdown, then a test's or a signal handler's close) is not an error.
+    if (this.pool.closed || this.pool.destroyed) return;
     const closed = this.pool.close();
     if (graceMs === undefined) return closed;
     const grace = new AbortController();
@@ -293,15 +294,18 @@ export class DashScopeClient {
     return `/${encodeURIComponent(jobId)}`;
   }
 
-  /** The one path to the upstream: every request goes through the resilience guards; only GETs are retried. */
-  private call(credential: Credential, call: Call): Promise<unknown> {
+  /**
+   * The one path to the upstream: every request goes through the resilience guards; only GETs are retried. `read`
+   * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
+   */
+  private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
     return this.resilience.run(
       { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
-      () => this.send(credential, call),
+      () => this.send(credential, call, read),
     );
   }
 
-  private async send(credential: Credential, call: Call): Promise<unknown> {
+  private async send<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${credential.apiKey}`,
       accept: 'application/json',
@@ -331,15 +335,23 @@ export class DashScopeClient {
 
     if (status >= 200 && status < 300) {
       const envelope = SuccessEnvelopeModel.safeParse(safeJson(text));
+      const requestId = (envelope.success && envelope.data.request_id) || headerValue(responseHeaders['x-request-id']);
       if (!envelope.success || envelope.data.output === undefined) {
         throw new UpstreamError({
           ...failure,
           kind: 'bad-response',
           httpStatus: status,
           detail: 'the body is not a DashScope success envelope',
+          ...(requestId && { requestId }),
         });
       }
-      return envelope.data.output;
+      try {
+        return read(envelope.data.output);
+      } catch (error) {
+        // DashScope's request id, for the operator to quote to its support.
+        if (error instanceof UpstreamError && requestId) throw new UpstreamError({ ...error.failure, requestId }, { cause: error.cause });
+        throw error;
+      }
     }
     const envelope = ErrorEnvelopeModel.safeParse(safeJson(text));
     const body = envelope.success ? envelope.data : {};

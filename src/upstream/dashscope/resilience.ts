@@ -82,7 +82,8 @@ export class Resilience {
       } catch (error) {
         const delay = call.idempotent && retry < this.options.retries ? this.retryDelay(error, retry) : undefined;
         const retrying = delay !== undefined && this.budget.spend();
-        if (isUpstreamFault(error)) this.options.onEvent({ type: 'fault', failure: (error as UpstreamError).failure, retrying });
+        if (isUpstreamFault(error) || isBadResponse(error))
+          this.options.onEvent({ type: 'fault', failure: (error as UpstreamError).failure, retrying });
         if (!retrying) throw error;
         await pause(delay, undefined, { signal: call.signal }).catch(() => {
           throw aborted(call);
@@ -166,6 +167,11 @@ function isUpstreamFault(error: unknown): boolean {
   if (!(error instanceof UpstreamError) || error.failure.shed) return false;
   const f = error.failure;
   return f.kind === 'unavailable' || f.kind === 'timeout' || (f.kind === 'http' && (f.httpStatus ?? 0) >= 500);
+}
+
+/** An answer the client could not read: not counted against the upstream's health, but an operator must hear of it. */
+function isBadResponse(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure.kind === 'bad-response';
 }
 
 /** The deadline passing is UPSTREAM_TIMEOUT; the caller going away is an abort nobody will see. */
