@@ -4,3 +4,5 @@ export { UpstreamError, mayHaveTakenEffect, type UpstreamFailure } from './error
 export { invalidIdReason, isValidId } from './ids.js';
 export { DEFAULT_RESILIENCE, Resilience, type BreakerState, type ResilienceEvent, type ResilienceOptions } from './resilience.js';
 export type { CheckpointRecord, FineTuneJobRecord, HyperParametersRecord, JobLogsRecord, JobPageRecord } from './models.js';
+export type { CreateDeploymentBody } from './client.js';
+export { DEPLOYMENT_STATUSES, type DeploymentPageRecord, type DeploymentRecord, type DeploymentStatus } from './models.js';
