@@ -17,6 +17,7 @@ const config: CodegenConfig = {
           HyperParameters: '../upstream/dashscope/index.js#HyperParametersRecord',
           CheckpointSummary: '../upstream/dashscope/index.js#CheckpointRecord',
           CostEstimate: '../modules/fine-tune-job/derived.js#CostEstimateRecord',
+          Deployment: '../upstream/dashscope/index.js#DeploymentRecord',
         },
         enumsAsTypes: true,
         useIndexSignature: true,
