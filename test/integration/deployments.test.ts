@@ -1,5 +1,9 @@
+import { parse } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEMO_ACCOUNT, type EmulatorAccount } from '../../src/emulator/index.js';
+import { DEMO_ACCOUNT, startEmulator, type Emulator, type EmulatorAccount } from '../../src/emulator/index.js';
+import { fieldCosts } from '../../src/modules/index.js';
+import { estimateUpstreamCalls } from '../../src/plugins/use-fan-out-budget.js';
+import { buildSchema } from '../../src/schema.js';
 import { SEED_DEPLOYMENT_IDS, SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -375,5 +379,99 @@ describe('deployments in forward mode: each key sees only its own', () => {
     stack.emulator.resetStats();
     expect(errorOf(await stack.gql(LIST, {})).extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+describe('the declared costs of the deployment fields against the calls made', () => {
+  const schema = buildSchema();
+  const estimate = (query: string) => estimateUpstreamCalls(fieldCosts, schema, parse(query), undefined, {});
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { CACHE_ENABLED: 'false' } });
+    await stack.ok(`mutation { createDeployment(input: { modelName: "${MODEL}", suffix: "cost-del" }) { id } }`);
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  it.each([
+    ['deployment', `{ deployment(id: "${MODEL}") { id } }`],
+    ['deployments', `{ deployments(pageSize: 3) { total items { id } } }`],
+    ['FineTuneJob.deployments', `{ fineTuneJob(id: "${SEED_JOB_IDS.contractExample}") { deployments { id } } }`],
+    ['createDeployment', `mutation { createDeployment(input: { modelName: "${MODEL}", suffix: "cost" }) { id } }`],
+    ['deleteDeployment', `mutation { deleteDeployment(id: "${MODEL}-cost-del") { id } }`],
+  ])('%s makes the calls its cost declares', async (_name, query) => {
+    await stack.ok(query);
+    expect(stack.upstreamCalls()).toBe(estimate(query));
+  });
+
+  it('a scale, a keyed create and a subscription declare their upper bounds, and a scale stays within it', async () => {
+    const scale = `mutation { scaleDeployment(id: "${MODEL}", capacity: 3) { id } }`;
+    expect(estimate(scale)).toBe(2);
+    expect(estimate(`mutation { createDeployment(input: { modelName: "m" }, idempotencyKey: "k") { id } }`)).toBe(2);
+    expect(estimate(`mutation { createDeployment(input: { modelName: "m" }) { id } }`)).toBe(1);
+    expect(estimate(`subscription { deploymentUpdated(id: "${MODEL}") { id } }`)).toBe(1);
+    await stack.ok(scale);
+    expect(stack.upstreamCalls()).toBe(1); // the emulator answers the scale with the whole deployment: no re-read
+  });
+});
+
+describe('the emulator serves deployments in the documented shapes', () => {
+  let emulator: Emulator;
+  const call = async (path: string, init: { method?: string; body?: unknown; key?: string } = {}) => {
+    const response = await fetch(`${emulator.url}/api/v1/deployments${path}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: `Bearer ${init.key ?? DEMO_ACCOUNT.apiKey}`, 'content-type': 'application/json' },
+      ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+  beforeAll(async () => {
+    emulator = await startEmulator({ accounts: [DEMO_ACCOUNT, { apiKey: 'sk-other', workspaceId: 'llm-o', userId: '9', seed: true }] });
+  });
+  afterAll(() => emulator.close());
+
+  it('create answers PENDING without capacities; get adds capacity, base_capacity, ready_capacity', async () => {
+    const created = await call('', { method: 'POST', body: { model_name: MODEL, capacity: 2, suffix: 'shape' } });
+    expect(created.status).toBe(200);
+    expect(Object.keys(created.body.output).sort()).toEqual(
+      [
+        'base_model',
+        'charge_type',
+        'creator',
+        'deployed_model',
+        'gmt_create',
+        'gmt_modified',
+        'model_name',
+        'modifier',
+        'plan',
+        'status',
+        'workspace_id',
+      ].sort(),
+    );
+    expect(created.body.output).toMatchObject({ status: 'PENDING', deployed_model: `${MODEL}-shape`, plan: 'lora' });
+    expect(created.body.output.gmt_create).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const read = await call(`/${MODEL}-shape`);
+    expect(read.body.output).toMatchObject({ capacity: 2, base_capacity: 1, ready_capacity: 0 });
+  });
+
+  it('lists with page_no, page_size, total; refuses a bad page_size; keeps accounts apart', async () => {
+    expect((await call('', { method: 'POST', body: { model_name: MODEL, capacity: 1, suffix: 'list' } })).status).toBe(200);
+    const total = (await call('')).body.output.total as number;
+    expect(total).toBeGreaterThanOrEqual(2);
+    const list = await call('?page_no=1&page_size=1');
+    expect(list.body.output).toMatchObject({ page_no: 1, page_size: 1, total });
+    expect(list.body.output.deployments).toHaveLength(1);
+    expect((await call('?page_size=101')).body.code).toBe('InvalidParameter');
+    // The other account has only its own seeded deployment.
+    expect((await call(`/${MODEL}-list`, { key: 'sk-other' })).status).toBe(404);
+    expect((await call('', { key: 'sk-other' })).body.output.total).toBe(1);
+  });
+
+  it('answers 409 Conflict for a name clash, 400 for a bad capacity, 401 without a valid key', async () => {
+    const clash = await call('', { method: 'POST', body: { model_name: MODEL, capacity: 1 } });
+    expect([clash.status, clash.body.code]).toEqual([409, 'Conflict']);
+    expect(clash.body.message).toBe(`Model instance ${MODEL} already exists, please specify a suffix`);
+    expect((await call('', { method: 'POST', body: { model_name: MODEL, capacity: 0, suffix: 'z' } })).body.code).toBe('InvalidParameter');
+    expect((await call('', { key: 'sk-nobody' })).status).toBe(401);
   });
 });

@@ -71,10 +71,12 @@ export const list: Handler = ({ account, query }, state) => {
   if (!(pageNo >= 1)) return invalid('Invalid parameter: page_no');
   if (!(pageSize >= 1 && pageSize <= 100)) return invalid('Invalid parameter: page_size must be between 1 and 100');
   const now = state.now();
+  // Newest first; made in the same millisecond, the one made later first.
   const all = [...account.deployments.keys()]
-    .map((id) => live(account, id, now))
-    .filter((d): d is StoredDeployment => d !== undefined)
-    .sort((a, b) => b.createdAtMs - a.createdAtMs);
+    .map((id, index) => ({ deployment: live(account, id, now), index }))
+    .filter((e): e is { deployment: StoredDeployment; index: number } => e.deployment !== undefined)
+    .sort((a, b) => b.deployment.createdAtMs - a.deployment.createdAtMs || b.index - a.index)
+    .map((e) => e.deployment);
   const page = all.slice((pageNo - 1) * pageSize, pageNo * pageSize);
   return ok({ page_no: pageNo, page_size: pageSize, total: all.length, deployments: page.map((d) => deploymentView(d, now, state.clock)) });
 };
