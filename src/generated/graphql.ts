@@ -130,6 +130,7 @@ export type Deployment = {
   capacity?: Maybe<Scalars['Int']['output']>;
   /** How it is billed, e.g. `post_paid`. */
   chargeType?: Maybe<Scalars['String']['output']>;
+  /** When the deployment was created (`gmt_create`). */
   createdAt?: Maybe<Scalars['DateTime']['output']>;
   /** DashScope's `deployed_model`: the id to call the deployment by, and to scale or delete it. */
   id: Scalars['ID']['output'];
