@@ -6,6 +6,7 @@ import { estimateUpstreamCalls } from '../../src/plugins/use-fan-out-budget.js';
 import { buildSchema } from '../../src/schema.js';
 import { SEED_DEPLOYMENT_IDS, SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { openSse } from '../support/sse.js';
+import { graphqlWs } from '../support/transports.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -331,6 +332,19 @@ describe('deploymentUpdated follows a deployment on the shared pollers', () => {
     expect(rest.map((p) => p.data?.deploymentUpdated.status)).toEqual(['DELETING']);
     expect(rest.every((p) => !p.errors)).toBe(true);
     expect(stack.gateway).toBeDefined();
+  });
+
+  it('over graphql-ws too: a deployment being deleted is sent DELETING, then the stream completes', async () => {
+    const made = (await stack.ok(CREATE, { input: { modelName: MODEL, suffix: newSuffix() } })).createDeployment;
+    await stack.ok(DELETE, { id: made.id });
+    const ws = graphqlWs(stack.url);
+    try {
+      const outcome = await ws.run({ query: WATCH, variables: { id: made.id } });
+      expect(outcome.failure).toBeUndefined();
+      expect(outcome.payloads).toEqual([{ data: { deploymentUpdated: { id: made.id, status: 'DELETING', readyCapacity: 0 } } }]);
+    } finally {
+      await ws.close();
+    }
   });
 
   it('counts against the same poller cap as jobs (MAX_POLLERS)', async () => {
