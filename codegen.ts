@@ -18,6 +18,7 @@ const config: CodegenConfig = {
           CheckpointSummary: '../upstream/dashscope/index.js#CheckpointRecord',
           ValidationResult: '../upstream/dashscope/index.js#ValidationResultRecord',
           CostEstimate: '../modules/fine-tune-job/derived.js#CostEstimateRecord',
+          Deployment: '../upstream/dashscope/index.js#DeploymentRecord',
         },
         enumsAsTypes: true,
         useIndexSignature: true,

@@ -5,7 +5,14 @@ import type { JobReader, UpstreamReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
 import type { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
-import type { Credential, DashScopeClient, FineTuneJobRecord, ListJobsParams, JobPageRecord } from './upstream/dashscope/index.js';
+import type {
+  Credential,
+  DashScopeClient,
+  DeploymentRecord,
+  FineTuneJobRecord,
+  ListJobsParams,
+  JobPageRecord,
+} from './upstream/dashscope/index.js';
 
 /** One kind of upstream read by key, as a module declares it for `GatewayContext.loader`. */
 export interface UpstreamRead<K, V> {
@@ -46,6 +53,8 @@ export interface GatewayContext {
   client: DashScopeClient;
   /** Gateway-wide: what each idempotency key created in the last 10 minutes. */
   idempotency: IdempotencyStore<FineTuneJobRecord>;
+  /** Gateway-wide: what each idempotency key of createDeployment created in the last 10 minutes. */
+  deploymentIdempotency: IdempotencyStore<DeploymentRecord>;
   /** Gateway-wide: the job pollers shared by every subscriber. */
   live: JobWatch;
   /** Aborts when the client goes away or the operation deadline passes: a write that must answer by then races it. */
@@ -56,6 +65,7 @@ export interface ContextDeps {
   client: DashScopeClient;
   /** Gateway-wide, made once by createGateway: what idempotency keys created, and the pollers shared by subscribers. */
   idempotency: IdempotencyStore<FineTuneJobRecord>;
+  deploymentIdempotency: IdempotencyStore<DeploymentRecord>;
   live: JobWatch;
   /** Every read goes through the gateway's shared reader (cache of finished jobs, single-flight); writes use `client`. */
   reader: JobReader;
@@ -135,6 +145,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     credential,
     client: deps.client,
     idempotency: deps.idempotency,
+    deploymentIdempotency: deps.deploymentIdempotency,
     live: deps.live,
     signal,
   };

@@ -2,6 +2,7 @@
 // in ROUTES: its name then exists for stats (`byRoute`) and faults (`match.route`), and the auth, workspace, latency
 // and fault layers apply to it as to every other route.
 import type { IncomingMessage } from 'node:http';
+import * as deployments from './handlers/deployments.js';
 import * as jobs from './handlers/jobs.js';
 import { errorReply, notFound, type Reply } from './http.js';
 import type { EmulatorState, Handler } from './state.js';
@@ -16,6 +17,7 @@ interface RouteSpec {
 }
 
 const FINE_TUNES = '/api/v1/fine-tunes';
+const DEPLOYMENTS = '/api/v1/deployments';
 
 export const ROUTES = [
   { name: 'create', method: 'POST', path: FINE_TUNES, handler: jobs.create },
@@ -33,6 +35,11 @@ export const ROUTES = [
     path: `${FINE_TUNES}/:jobId/validation-details/:checkpoint`,
     handler: jobs.validationDetails,
   },
+  { name: 'deployment-create', method: 'POST', path: DEPLOYMENTS, handler: deployments.create },
+  { name: 'deployment-list', method: 'GET', path: DEPLOYMENTS, handler: deployments.list },
+  { name: 'deployment-get', method: 'GET', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.get },
+  { name: 'deployment-scale', method: 'PUT', path: `${DEPLOYMENTS}/:deployedModel/scale`, handler: deployments.scale },
+  { name: 'deployment-delete', method: 'DELETE', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.remove },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];

@@ -1,4 +1,5 @@
 import type { EmulatorAccount, PhaseDurations } from './types.js';
+import { newDeployment, type StoredDeployment } from './deployments.js';
 import { buildJob, cosyCheckpoint, type ModelledJob, type NewJob } from './jobs.js';
 import { hash32, NaiveClock, seededRandom } from './time.js';
 
@@ -279,4 +280,24 @@ function historicalJobs(make: Make, clock: NaiveClock): ModelledJob[] {
     jobs.push(job);
   }
   return jobs;
+}
+
+/** The seeded deployment: the contract example job's output model, RUNNING since long before the emulator started. */
+export const SEED_DEPLOYMENT_IDS = { running: 'qwen3-14b-suffix-ft-202410291653-1c7f' } as const;
+
+export function seedDeployments(account: EmulatorAccount, clock: NaiveClock, phases: PhaseDurations): StoredDeployment[] {
+  const running = newDeployment(
+    {
+      id: SEED_DEPLOYMENT_IDS.running,
+      modelName: SEED_DEPLOYMENT_IDS.running,
+      baseModel: 'qwen3-14b',
+      plan: 'lora',
+      capacity: 2,
+      workspaceId: account.workspaceId,
+      creator: account.userId,
+    },
+    clock.parse('2024-10-29 18:02:10'),
+    phases,
+  );
+  return [running];
 }

@@ -1,12 +1,15 @@
+import type { StoredDeployment } from './deployments.js';
 import type { StoredJob } from './jobs.js';
 import { keyHash, type Reply } from './http.js';
-import { seedJobs } from './seed.js';
+import { seedDeployments, seedJobs } from './seed.js';
 import { NaiveClock } from './time.js';
 import { DEMO_ACCOUNT, type EmulatorAccount, type EmulatorOptions, type PhaseDurations } from './types.js';
 
 export interface AccountState {
   account: EmulatorAccount;
   jobs: Map<string, StoredJob>;
+  /** by `deployed_model` */
+  deployments: Map<string, StoredDeployment>;
 }
 
 /** What every handler may read and change: the accounts with their jobs, the clock and the settings. */
@@ -46,7 +49,9 @@ export function createState(options: EmulatorOptions): EmulatorState {
   for (const account of accountList) {
     const jobs = new Map<string, StoredJob>();
     if (account.seed) for (const job of seedJobs(account, startMs, clock, phases)) jobs.set(job.id, job);
-    accounts.set(account.apiKey, { account, jobs });
+    const deployments = new Map<string, StoredDeployment>();
+    if (account.seed) for (const deployment of seedDeployments(account, clock, phases)) deployments.set(deployment.id, deployment);
+    accounts.set(account.apiKey, { account, jobs, deployments });
   }
   return {
     now,

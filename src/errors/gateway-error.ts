@@ -12,6 +12,8 @@ export interface GatewayErrorExtensions {
   limit?: string;
   /** On a create that failed after it may have reached DashScope: the job may exist (see createFineTuneJob). */
   jobMayExist?: boolean;
+  /** The same for createDeployment: the deployment may exist. */
+  deploymentMayExist?: boolean;
   /** HTTP status for a request rejected as a whole (yoga reads it and leaves it out of the response). */
   http?: { status: number; spec?: boolean };
 }

@@ -6,7 +6,7 @@ import { createLogger, describeUpstreamEvent, type LogSink } from '../logging/in
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
-import { DashScopeClient, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
+import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
@@ -66,6 +66,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     client: dashscope,
     reader: new JobReader(dashscope, config.cache),
     idempotency: new IdempotencyStore<FineTuneJobRecord>({ settleMs: config.createSettleMs }),
+    deploymentIdempotency: new IdempotencyStore<DeploymentRecord>(),
     live,
     dataloaders: config.dataloaders,
     batchConcurrency: upstream.batchConcurrency,

@@ -57,6 +57,7 @@ function contextWithBudgetOf3(reader: JobReader) {
   return createContext({
     client: {} as DashScopeClient,
     idempotency: new IdempotencyStore(),
+    deploymentIdempotency: new IdempotencyStore(),
     live: new JobWatch({ client: {} as DashScopeClient, intervalMs: 1_000 }),
     reader,
     credential: { apiKey: 'sk-unit-test', workspace: undefined },

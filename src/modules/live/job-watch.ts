@@ -16,11 +16,35 @@ export interface JobLogLine {
 }
 
 /** What a subscriber receives: a value, or the error that ends its stream. */
-export type JobEvent = { job: FineTuneJobRecord } | { error: GraphQLError };
+export type WatchEvent<T> = { value: T } | { error: GraphQLError };
+export type JobEvent = WatchEvent<FineTuneJobRecord>;
 export type LogEvent = { line: JobLogLine } | { error: GraphQLError };
 
+export type WatchClient = Pick<DashScopeClient, 'getJob' | 'getLogs' | 'getDeployment'>;
+
+/**
+ * A kind of resource the pollers can follow, keyed by id: a job, a deployment, whatever a module declares. The pollers,
+ * their sharing, back-off and caps are the same for every kind; only the read and the end rule differ.
+ */
+export interface Watched<T> {
+  /** Part of the poller's key: one poller per (credential, kind, id). */
+  name: string;
+  read: (client: WatchClient, credential: Credential, id: string, signal: AbortSignal) => Promise<T>;
+  /** No change can follow this value: the streams complete after it. */
+  isFinal: (value: T) => boolean;
+  /** Whether NOT_FOUND after `last` is the resource's normal end (a deployment gone after DELETING): streams complete. */
+  goneIsEnd?: (last: T | undefined) => boolean;
+}
+
+/** Fine-tune jobs: final once terminal (and, while someone follows the logs, once every line was read). */
+export const watchedJob: Watched<FineTuneJobRecord> = {
+  name: 'job',
+  read: (client, credential, id, signal) => client.getJob(credential, id, signal),
+  isFinal: (job) => job.isTerminal,
+};
+
 export interface JobWatchOptions {
-  client: Pick<DashScopeClient, 'getJob' | 'getLogs'>;
+  client: WatchClient;
   /** Time between two polls of a job. */
   intervalMs: number;
   /** Longest wait between attempts after upstream failures. */
@@ -55,22 +79,23 @@ interface LogSubscriber {
 }
 
 /**
- * One poller per (credential, job): it reads the job (and, while someone wants them, the new log lines) once per
- * interval for every subscriber of that job on this process. It starts with the first subscriber and stops with the
+ * One poller per (credential, kind, id): it reads the resource (for a job, also the new log lines while someone wants
+ * them) once per interval for every subscriber of it on this process. It starts with the first subscriber and stops with the
  * last, at a terminal state (once every log line was read), on an error that will not clear, or when the gateway
  * closes. A failure that may clear (5xx, 429, timeout, connection) is retried with exponential back-off.
  */
-class JobPoller {
-  private readonly jobSubscribers = new Set<Channel<JobEvent>>();
+class Poller<T> {
+  private readonly jobSubscribers = new Set<Channel<WatchEvent<T>>>();
   private readonly logSubscribers = new Set<LogSubscriber>();
   private readonly controller = new AbortController();
-  private last: FineTuneJobRecord | undefined;
+  private last: T | undefined;
   /** The log lines read so far by the shared polls; undefined while nobody watches the logs. */
   private logCursor: number | undefined;
   private finished = false;
 
   constructor(
     private readonly options: Required<JobWatchOptions>,
+    private readonly kind: Watched<T>,
     private readonly credential: Credential,
     readonly jobId: string,
     private readonly onStop: () => void,
@@ -83,8 +108,8 @@ class JobPoller {
     return !this.finished && !this.controller.signal.aborted;
   }
 
-  watchJob(): Channel<JobEvent> {
-    const channel = new Channel<JobEvent>(
+  watchJob(): Channel<WatchEvent<T>> {
+    const channel = new Channel<WatchEvent<T>>(
       () => this.release(() => this.jobSubscribers.delete(channel)),
       MAX_QUEUED,
       () => ({
@@ -93,7 +118,7 @@ class JobPoller {
     );
     this.jobSubscribers.add(channel);
     // A late subscriber gets the state the poller already holds, without another upstream call.
-    if (this.last) channel.push({ job: this.last });
+    if (this.last !== undefined) channel.push({ value: this.last });
     return channel;
   }
 
@@ -142,6 +167,11 @@ class JobPoller {
     } catch (error) {
       if (this.controller.signal.aborted) return;
       const failure = asGraphQLError(error);
+      if (this.kind.goneIsEnd?.(this.last) && failure.extensions.code === 'NOT_FOUND') {
+        this.finished = true;
+        this.stop();
+        return;
+      }
       this.onStop();
       for (const channel of this.jobSubscribers) endWith(channel, { error: failure });
       for (const { channel } of this.logSubscribers) endWith(channel, { error: failure });
@@ -149,16 +179,16 @@ class JobPoller {
     }
   }
 
-  /** One poll; true once the job is terminal and every log line was delivered. */
+  /** One poll; true once the resource is final (a job: and every log line was delivered). */
   private async poll(): Promise<boolean> {
-    const job = await this.options.client.getJob(this.credential, this.jobId, this.controller.signal);
-    if (!isDeepStrictEqual(job, this.last)) {
-      this.last = job;
-      for (const channel of this.jobSubscribers) channel.push({ job });
+    const value = await this.kind.read(this.options.client, this.credential, this.jobId, this.controller.signal);
+    if (!isDeepStrictEqual(value, this.last)) {
+      this.last = value;
+      for (const channel of this.jobSubscribers) channel.push({ value });
     }
     // Logs are read after the job: once it reads terminal, the log that follows is complete.
     const logsComplete = await this.readNewLogLines();
-    if (!job.isTerminal || !logsComplete) return false;
+    if (!this.kind.isFinal(value) || !logsComplete) return false;
     // No new subscriber may join a poller that is done: the next one starts afresh.
     this.finished = true;
     this.onStop();
@@ -238,7 +268,7 @@ function endWith<T>(channel: Channel<T>, value: T): void {
  * share one poller; different credentials never do (forward mode: a subscriber sees only what its key sees).
  */
 export class JobWatch {
-  private readonly pollers = new Map<string, JobPoller>();
+  private readonly pollers = new Map<string, Poller<unknown>>();
   private readonly options: Required<JobWatchOptions>;
   private closed = false;
 
@@ -248,12 +278,17 @@ export class JobWatch {
 
   /** The job at once (as the poller last read it, or after a first read), then each change; ends after a terminal state. */
   watchJob(credential: Credential, jobId: string): AsyncIterableIterator<JobEvent> {
-    return this.closed ? ended() : this.poller(credential, jobId).watchJob();
+    return this.watch(watchedJob, credential, jobId);
+  }
+
+  /** Any kind of resource: its value at once, then each change; ends after a final value (or its normal end). */
+  watch<T>(kind: Watched<T>, credential: Credential, id: string): AsyncIterableIterator<WatchEvent<T>> {
+    return this.closed ? ended() : this.poller(kind, credential, id).watchJob();
   }
 
   /** Each log line from `fromLine` on; ends once the job is terminal and every line was sent. */
   watchLogs(credential: Credential, jobId: string, fromLine: number): AsyncIterableIterator<LogEvent> {
-    return this.closed ? ended() : this.poller(credential, jobId).watchLogs(fromLine);
+    return this.closed ? ended() : this.poller(watchedJob, credential, jobId).watchLogs(fromLine);
   }
 
   /** Pollers running now (for tests and metrics). */
@@ -266,18 +301,18 @@ export class JobWatch {
     for (const poller of [...this.pollers.values()]) poller.stop();
   }
 
-  private poller(credential: Credential, jobId: string): JobPoller {
-    const key = `${credentialScope(credential)}\u0000${jobId}`;
-    const existing = this.pollers.get(key);
+  private poller<T>(kind: Watched<T>, credential: Credential, jobId: string): Poller<T> {
+    const key = `${credentialScope(credential)}\u0000${kind.name}\u0000${jobId}`;
+    const existing = this.pollers.get(key) as Poller<T> | undefined;
     if (existing?.active) return existing;
     // Joining a running poller costs no upstream calls; only a new one counts against the cap.
     if (this.pollers.size - (existing ? 1 : 0) >= this.options.maxPollers) {
-      throw capReached('maxPollers', `The gateway watches at most ${this.options.maxPollers} jobs at once; try again later.`);
+      throw capReached('maxPollers', `The gateway watches at most ${this.options.maxPollers} resources at once; try again later.`);
     }
-    const poller: JobPoller = new JobPoller(this.options, credential, jobId, () => {
+    const poller: Poller<T> = new Poller<T>(this.options, kind, credential, jobId, () => {
       if (this.pollers.get(key) === poller) this.pollers.delete(key);
     });
-    this.pollers.set(key, poller);
+    this.pollers.set(key, poller as Poller<unknown>);
     return poller;
   }
 }

@@ -5,6 +5,11 @@ import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.j
 import { invalidIdReason } from './ids.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
+  DeploymentListModel,
+  DeploymentModel,
+  toDeploymentRecord,
+  type DeploymentPageRecord,
+  type DeploymentRecord,
   CheckpointListModel,
   ErrorEnvelopeModel,
   JobListModel,
@@ -54,6 +59,13 @@ export interface ListJobsParams {
   model?: string | null | undefined;
 }
 
+export interface CreateDeploymentBody {
+  model_name: string;
+  capacity: number;
+  plan?: string;
+  suffix?: string;
+}
+
 export interface CreateJobBody {
   model: string;
   training_file_ids: string[];
@@ -66,9 +78,11 @@ export interface CreateJobBody {
 }
 
 interface Call {
-  method: 'GET' | 'POST' | 'DELETE';
-  /** Path below `/api/v1/fine-tunes`, already encoded. */
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Path below `/api/v1/fine-tunes` (or below `/api/v1/<root>`), already encoded. */
   path: string;
+  /** Another collection than fine-tunes under `/api/v1`, e.g. `deployments`. */
+  root?: string;
   query?: Record<string, string | number | undefined | null>;
   body?: unknown;
   subject: string;
@@ -87,13 +101,15 @@ const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENO
 export class DashScopeClient {
   private readonly pool: Pool;
   private readonly basePath: string;
+  private readonly apiPath: string;
   /** One per client, so one per upstream origin: the breaker and bulkhead guard that origin. */
   readonly resilience: Resilience;
 
   constructor(private readonly options: DashScopeClientOptions) {
     this.resilience = new Resilience(options.resilience);
     const url = new URL(options.baseUrl);
-    this.basePath = `${url.pathname.replace(/\/+$/, '')}/api/v1/fine-tunes`;
+    this.apiPath = `${url.pathname.replace(/\/+$/, '')}/api/v1`;
+    this.basePath = `${this.apiPath}/fine-tunes`;
     this.pool = new Pool(url.origin, {
       connections: options.connections,
       connectTimeout: options.connectTimeoutMs,
@@ -264,6 +280,105 @@ export class DashScopeClient {
     );
   }
 
+  async createDeployment(credential: Credential, body: CreateDeploymentBody, signal?: AbortSignal): Promise<DeploymentRecord> {
+    const subject = `a deployment of model ${JSON.stringify(body.model_name)}`;
+    return this.call(credential, { method: 'POST', root: 'deployments', path: '', body, subject, action: 'creating', signal }, (output) =>
+      this.deployment(output, subject, 'creating'),
+    );
+  }
+
+  async getDeployment(credential: Credential, id: string, signal?: AbortSignal): Promise<DeploymentRecord> {
+    const subject = deploymentSubject(id);
+    const path = this.idPath(id, subject, 'deployment');
+    return this.call(credential, { method: 'GET', root: 'deployments', path, subject, action: 'reading', signal }, (output) => {
+      const deployment = this.deployment(output, subject, 'reading');
+      if (deployment.id !== id)
+        throw new UpstreamError({
+          kind: 'bad-response',
+          subject,
+          action: 'reading',
+          detail: 'deployed_model: another deployment than asked for',
+        });
+      return deployment;
+    });
+  }
+
+  async listDeployments(
+    credential: Credential,
+    params: { page: number; pageSize: number },
+    signal?: AbortSignal,
+  ): Promise<DeploymentPageRecord> {
+    const subject = 'the list of deployments';
+    const list = await this.call(
+      credential,
+      {
+        method: 'GET',
+        root: 'deployments',
+        path: '',
+        query: { page_no: params.page, page_size: params.pageSize },
+        subject,
+        action: 'reading',
+        signal,
+      },
+      (output) => parse(DeploymentListModel, output, subject, 'reading'),
+    );
+    const elements = list.deployments ?? [];
+    const deployments: DeploymentRecord[] = [];
+    for (const element of elements) {
+      const deployment = DeploymentModel.safeParse(element);
+      if (deployment.success) deployments.push(toDeploymentRecord(deployment.data, this.options.timeZoneOffsetMinutes));
+    }
+    // [INF] paging fields: without `total`, the deployments before this page plus the ones on it (a lower bound).
+    const total = list.total ?? (params.page - 1) * params.pageSize + elements.length;
+    return { total, deployments, invalidDeployments: elements.length - deployments.length };
+  }
+
+  /** The deployment as DashScope answered the scale, or null when the answer is not a whole deployment. */
+  async scaleDeployment(credential: Credential, id: string, capacity: number, signal?: AbortSignal): Promise<DeploymentRecord | null> {
+    const subject = deploymentSubject(id);
+    return this.call(
+      credential,
+      {
+        method: 'PUT',
+        root: 'deployments',
+        path: `${this.idPath(id, subject, 'deployment')}/scale`,
+        body: { deployed_model: id, capacity },
+        subject,
+        action: 'scaling',
+        signal,
+      },
+      (output) => this.maybeDeployment(output, subject, 'scaling'),
+    );
+  }
+
+  /** The deployment as DashScope answered the delete (`DELETING`), or null when the answer holds only a status. */
+  async deleteDeployment(credential: Credential, id: string, signal?: AbortSignal): Promise<DeploymentRecord | null> {
+    const subject = deploymentSubject(id);
+    const path = this.idPath(id, subject, 'deployment');
+    return this.call(credential, { method: 'DELETE', root: 'deployments', path, subject, action: 'deleting', signal }, (output) =>
+      this.maybeDeployment(output, subject, 'deleting'),
+    );
+  }
+
+  private deployment(output: unknown, subject: string, action: UpstreamFailure['action']): DeploymentRecord {
+    return toDeploymentRecord(parse(DeploymentModel, output, subject, action), this.options.timeZoneOffsetMinutes);
+  }
+
+  private maybeDeployment(output: unknown, subject: string, action: UpstreamFailure['action']): DeploymentRecord | null {
+    const deployment = DeploymentModel.safeParse(output);
+    if (deployment.success) return toDeploymentRecord(deployment.data, this.options.timeZoneOffsetMinutes);
+    parse(OperationStatusModel, output, subject, action);
+    return null;
+  }
+
+  /** `jobPath` for any id that becomes a path segment. */
+  private idPath(id: string, subject: string, what: string): string {
+    const reason = invalidIdReason(id);
+    if (reason)
+      throw new UpstreamError({ kind: 'invalid-request', subject, action: 'reading', detail: `the ${what} id is invalid: ${reason}` });
+    return `/${encodeURIComponent(id)}`;
+  }
+
   /**
    * Lets the requests in flight finish for up to `graceMs`, then destroys the pool: a hung request would otherwise
    * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
@@ -321,7 +436,7 @@ export class DashScopeClient {
     try {
       const response = await this.pool.request({
         method: call.method,
-        path: this.basePath + call.path + queryString(call.query),
+        path: (call.root ? `${this.apiPath}/${call.root}` : this.basePath) + call.path + queryString(call.query),
         headers,
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
         signal: call.signal,
@@ -365,6 +480,10 @@ export class DashScopeClient {
       retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
     });
   }
+}
+
+function deploymentSubject(id: string): string {
+  return `deployment "${id}"`;
 }
 
 function jobSubject(jobId: string): string {

@@ -13,7 +13,7 @@ export interface UpstreamFailure {
   kind: UpstreamFailureKind;
   /** What was being done, as a noun phrase for messages: `fine-tune job "ft-…"`, `the list of fine-tune jobs`. */
   subject: string;
-  action: 'reading' | 'creating' | 'canceling' | 'deleting' | 'exporting';
+  action: 'reading' | 'creating' | 'canceling' | 'deleting' | 'exporting' | 'scaling';
   httpStatus?: number;
   code?: string;
   upstreamMessage?: string;

@@ -14,3 +14,5 @@ export type {
   ValidationResultRecord,
 } from './models.js';
 export { checkpointNameOf } from './models.js';
+export type { CreateDeploymentBody } from './client.js';
+export { DEPLOYMENT_STATUSES, type DeploymentPageRecord, type DeploymentRecord, type DeploymentStatus } from './models.js';

@@ -352,3 +352,82 @@ export function toValidationDetailPage(page: z.infer<typeof ValidationDetailPage
     })),
   };
 }
+
+// ---- Deployments (docs/upstream.md §6.13): the same tolerance as jobs; only `deployed_model` and `status` required. ----
+
+export const DeploymentModel = z.looseObject({
+  deployed_model: z.string().min(1),
+  status: z.string().min(1),
+  model_name: looseString,
+  base_model: looseString,
+  capacity: looseInt,
+  base_capacity: looseInt,
+  ready_capacity: looseInt,
+  plan: looseString,
+  charge_type: looseString,
+  workspace_id: looseString,
+  creator: looseString,
+  modifier: looseString,
+  gmt_create: looseString,
+  gmt_modified: looseString,
+});
+
+/** The paging fields are [INF]: absent, they are taken from the request and the length of the page. */
+export const DeploymentListModel = z.looseObject({
+  page_no: looseInt,
+  page_size: looseInt,
+  total: looseInt,
+  deployments: z.array(z.unknown()).nullish().catch(null),
+});
+
+export const DEPLOYMENT_STATUSES = [
+  'PENDING',
+  'DEPLOYING',
+  'RUNNING',
+  'FAILED',
+  'UPDATING',
+  'UPDATING_FAILED',
+  'OFFLINING',
+  'ARREARS_DOWN',
+  'ARREARS_RECOVERING',
+  'DELETING',
+] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number] | 'UNKNOWN';
+
+export interface DeploymentRecord {
+  id: string;
+  status: DeploymentStatus;
+  upstreamStatus: string;
+  modelName: string | null;
+  baseModel: string | null;
+  capacity: number | null;
+  readyCapacity: number | null;
+  plan: string | null;
+  chargeType: string | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+export interface DeploymentPageRecord {
+  /** The upstream's `total`; when it sends none, a lower bound from the page read. */
+  total: number;
+  deployments: DeploymentRecord[];
+  /** Elements that were not deployments (no `deployed_model`/`status`): left out. */
+  invalidDeployments: number;
+}
+
+export function toDeploymentRecord(d: z.infer<typeof DeploymentModel>, timeZoneOffsetMinutes: number): DeploymentRecord {
+  return {
+    id: d.deployed_model,
+    status: knownOr(DEPLOYMENT_STATUSES, d.status),
+    upstreamStatus: d.status,
+    modelName: d.model_name ?? null,
+    baseModel: d.base_model ?? null,
+    capacity: d.capacity ?? null,
+    readyCapacity: d.ready_capacity ?? null,
+    plan: d.plan ?? null,
+    chargeType: d.charge_type ?? null,
+    createdAt: toRfc3339(d.gmt_create, timeZoneOffsetMinutes),
+    updatedAt: toRfc3339(d.gmt_modified, timeZoneOffsetMinutes),
+  };
+}
