@@ -75,15 +75,15 @@ function memoCost(job: FineTuneJobRecord, prices: PriceList): CostEstimateRecord
 }
 
 /** Only a finished job's duration is fixed; a running one's grows with the clock. */
-function memoDuration(job: FineTuneJobRecord, now: () => number): number | null {
-  if (!job.isTerminal) return durationSeconds(job, now());
+function memoDuration(job: FineTuneJobRecord, ctx: { now(): number }): number | null {
+  if (!job.isTerminal) return durationSeconds(job, ctx.now());
   let seconds = finishedDuration.get(job);
-  if (seconds === undefined) finishedDuration.set(job, (seconds = durationSeconds(job, now())));
+  if (seconds === undefined) finishedDuration.set(job, (seconds = durationSeconds(job, ctx.now())));
   return seconds;
 }
 
 export const FineTuneJob: FineTuneJobResolvers = {
-  durationSeconds: (job, _args, ctx) => memoDuration(job, ctx.now),
+  durationSeconds: (job, _args, ctx) => memoDuration(job, ctx),
   costEstimate: (job, _args, ctx) => memoCost(job, ctx.prices),
   checkpoints: (job, _args, ctx) => ctx.loader(checkpointsOf).load(job.id),
   logs: async (job, { offset, limit }, ctx) => {
