@@ -291,3 +291,27 @@ describe('argument checks happen before any upstream call', () => {
     expect(stack.emulator.stats().requests.map((r) => r.url)).toEqual(['/api/v1/fine-tunes/a%3Ab']);
   });
 });
+
+describe('derived fields remembered per job record', () => {
+  // A clock that moves 10 s at every read: a running job's duration must follow it even within one operation (where
+  // the loader hands both aliases the same record), while a finished job's stays fixed.
+  let ticking: Stack;
+  let clock = Date.now();
+  beforeAll(async () => {
+    ticking = await startStack({ now: () => (clock += 10_000) });
+  });
+  afterAll(() => ticking.close());
+
+  it("a running job's duration is read from the clock each time; a finished job's does not move", async () => {
+    const data = await ticking.ok(
+      `query($running: ID!, $done: ID!) {
+        a: fineTuneJob(id: $running) { durationSeconds } b: fineTuneJob(id: $running) { durationSeconds }
+        c: fineTuneJob(id: $done) { durationSeconds costEstimate { amount } } d: fineTuneJob(id: $done) { durationSeconds costEstimate { amount } }
+      }`,
+      { running: SEED_JOB_IDS.running, done: SEED_JOB_IDS.contractExample },
+    );
+    expect(data.b.durationSeconds - data.a.durationSeconds).toBeGreaterThanOrEqual(10);
+    expect(data.c).toEqual({ durationSeconds: 1053, costEstimate: { amount: expect.closeTo(0.4477, 4) } });
+    expect(data.d).toEqual(data.c);
+  });
+});

@@ -1,11 +1,11 @@
 import type { UpstreamRead } from '../../context.js';
 import { badUserInput } from '../../errors/index.js';
 import type { FineTuneJobResolvers, QueryResolvers } from '../../generated/graphql.js';
-import type { JobLogsRecord } from '../../upstream/dashscope/index.js';
+import type { FineTuneJobRecord, JobLogsRecord } from '../../upstream/dashscope/index.js';
 import { checkJobId, requireJobId, requireRange } from '../arguments.js';
 import { countOf, FREE, ONE_CALL, type FieldCosts } from '../costs.js';
 import { checkpointFieldCosts, checkpointFields } from './checkpoints.js';
-import { durationSeconds, estimateCost } from './derived.js';
+import { durationSeconds, estimateCost, type CostEstimateRecord, type PriceList } from './derived.js';
 
 export const MAX_IDS = 100;
 export const MAX_PAGE_SIZE = 100;
@@ -54,9 +54,34 @@ export const Query: QueryResolvers = {
   },
 };
 
+/*
+ * Derived fields, computed once per job record rather than once per request: a record is never changed after it is
+ * read (a newer state is a new record), and the cache of finished jobs and single-flight hand the same record to many
+ * operations. Keyed weakly by the record, so an entry lives exactly as long as the record it describes. On a page of 40
+ * this saves two date parses and an object per job per request (the bench's "page of 40" workload).
+ */
+const costByPrices = new WeakMap<PriceList, WeakMap<FineTuneJobRecord, CostEstimateRecord | null>>();
+const finishedDuration = new WeakMap<FineTuneJobRecord, number | null>();
+
+function memoCost(job: FineTuneJobRecord, prices: PriceList): CostEstimateRecord | null {
+  let byJob = costByPrices.get(prices);
+  if (!byJob) costByPrices.set(prices, (byJob = new WeakMap()));
+  let cost = byJob.get(job);
+  if (cost === undefined) byJob.set(job, (cost = estimateCost(job, prices)));
+  return cost;
+}
+
+/** Only a finished job's duration is fixed; a running one's grows with the clock. */
+function memoDuration(job: FineTuneJobRecord, ctx: { now(): number }): number | null {
+  if (!job.isTerminal) return durationSeconds(job, ctx.now());
+  let seconds = finishedDuration.get(job);
+  if (seconds === undefined) finishedDuration.set(job, (seconds = durationSeconds(job, ctx.now())));
+  return seconds;
+}
+
 export const FineTuneJob: FineTuneJobResolvers = {
-  durationSeconds: (job, _args, ctx) => durationSeconds(job, ctx.now()),
-  costEstimate: (job, _args, ctx) => estimateCost(job, ctx.prices),
+  durationSeconds: (job, _args, ctx) => memoDuration(job, ctx),
+  costEstimate: (job, _args, ctx) => memoCost(job, ctx.prices),
   ...checkpointFields,
   logs: async (job, { offset, limit }, ctx) => {
     requireRange(offset, 0, Number.MAX_SAFE_INTEGER, 'offset');
