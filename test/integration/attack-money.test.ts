@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/gateway/index.js';
+import { errorOf, jobsNamed, type GqlResponse } from '../support/creates.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { graphqlWs } from '../support/transports.js';
 
@@ -12,22 +13,8 @@ import { graphqlWs } from '../support/transports.js';
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name model hyperParameters { raw } }
 }`;
-const JOBS = `{ fineTuneJobs(page: 1, pageSize: 100) { items { id name } } }`;
 const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
 const newKey = () => `attack-${Math.random().toString(36).slice(2)}`;
-
-type Response = Awaited<ReturnType<Stack['gql']>>;
-
-function errorOf(response: Response) {
-  expect(response.body.data ?? null).toBeNull();
-  expect(response.body.errors).toHaveLength(1);
-  return response.body.errors![0]!;
-}
-
-async function jobsNamed(stack: Stack, name: string): Promise<string[]> {
-  const data = await stack.ok(JOBS);
-  return (data.fineTuneJobs.items as Array<{ id: string; name: string }>).filter((job) => job.name === name).map((job) => job.id);
-}
 
 describe('attack: one intent, two paid jobs', () => {
   let stack: Stack;
@@ -71,7 +58,7 @@ describe('attack: one intent, two paid jobs', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ query: CREATE, variables: { input, key } }),
       });
-      const body = (await response.json()) as Response['body'];
+      const body = (await response.json()) as GqlResponse['body'];
       expect(body.errors).toBeUndefined();
       const job = (body.data as { createFineTuneJob: { id: string; name: string } }).createFineTuneJob;
       expect(stack.upstreamCalls('create')).toBe(1);
@@ -206,7 +193,7 @@ describe('attack: a create with a silently altered parameter', () => {
     ],
   ])('a number in extra too large for a double (1e400, via %s) is refused, never sent as null', async (_how, body) => {
     const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const result = (await response.json()) as Response['body'];
+    const result = (await response.json()) as GqlResponse['body'];
     // Observed: the job is created with hyper_parameters {"scale": null}.
     expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
     expect(stack.upstreamCalls('create')).toBe(0);
@@ -231,7 +218,7 @@ describe('attack: a create with a silently altered parameter', () => {
     // 9007199254740993 = 2^53 + 1: JSON.parse reads it as 9007199254740992.
     const body = `{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],"hyperParameters":{"extra":{"seed":9007199254740993}}}}}`;
     const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const result = (await response.json()) as Response['body'];
+    const result = (await response.json()) as GqlResponse['body'];
     if (result.errors) {
       expect(result.errors[0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(stack.upstreamCalls('create')).toBe(0);

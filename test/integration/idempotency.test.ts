@@ -5,6 +5,7 @@ import { createGateway } from '../../src/gateway/index.js';
 import { fingerprintOf } from '../../src/modules/fine-tune-job/idempotency.js';
 import { idempotencyMarker } from '../../src/modules/fine-tune-job/reconcile.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
+import { errorOf, jobsNamed, type GqlResponse } from '../support/creates.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -16,24 +17,9 @@ import { startStack, type Stack } from '../support/stack.js';
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name model }
 }`;
-const JOBS = `{ fineTuneJobs(page: 1, pageSize: 100) { items { id name } } }`;
 const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
 let keys = 0;
 const newKey = () => `intent-${++keys}-${Math.random().toString(36).slice(2)}`;
-
-type Response = Awaited<ReturnType<Stack['gql']>>;
-
-function errorOf(response: Response) {
-  expect(response.body.data ?? null).toBeNull();
-  expect(response.body.errors).toHaveLength(1);
-  return response.body.errors![0]!;
-}
-
-/** The jobs the emulator holds under `name`, read through the gateway. */
-async function jobsNamed(stack: Stack, name: string): Promise<string[]> {
-  const data = await stack.ok(JOBS);
-  return (data.fineTuneJobs.items as Array<{ id: string; name: string }>).filter((job) => job.name === name).map((job) => job.id);
-}
 
 describe('a create retried with its idempotency key after an ambiguous failure', () => {
   let stack: Stack;
@@ -213,7 +199,7 @@ describe('a create that never reached DashScope (connection refused)', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ query: CREATE, variables }),
       });
-      return (await response.json()) as Response['body'];
+      return (await response.json()) as GqlResponse['body'];
     };
     let emulator: Awaited<ReturnType<typeof startEmulator>> | undefined;
     try {
