@@ -68,7 +68,7 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     return async () => (await page.locator('.result-window').textContent())?.replace(/\s+/g, ' ') ?? '';
   }
 
-  it('walks the README: create a job, watch it to SUCCEEDED, then cancel another one from a second tab', async () => {
+  it('walks the GraphiQL steps of docs/api.md: create a job, watch it to SUCCEEDED, then cancel another one from a second tab', async () => {
     const page = await browser.newPage();
     const created = await run(
       page,

@@ -8,7 +8,7 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 describe('HTTP surface', () => {
-  it('serves GraphiQL at /graphql to a browser, with its assets inline and an example operation', async () => {
+  it('serves GraphiQL at /graphql to a browser, with its assets from the gateway (no CDN) and an example operation', async () => {
     const response = await fetch(`${stack.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(response.status).toBe(200);
     const html = await response.text();
