@@ -27,8 +27,9 @@ type Checkpoint = Record<string, unknown> & { name: string; status: string };
 const codeOf = (body: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => body.errors?.[0]?.extensions?.code;
 
 let stack: Stack;
+const startOwnStack = () => startStack({ env: { CACHE_ENABLED: 'false' }, emulator: { now: () => clock } });
 beforeAll(async () => {
-  stack = await startStack({ env: { CACHE_ENABLED: 'false' }, emulator: { now: () => clock } });
+  stack = await startOwnStack();
 });
 afterAll(() => stack.close());
 beforeEach(() => {
@@ -99,6 +100,12 @@ describe('checkpoints of each family', () => {
 });
 
 describe('exportCheckpoint', () => {
+  // Exports move checkpoints on for good: whatever runs after them (in any order) starts from the seeded states again.
+  afterAll(async () => {
+    await stack.close();
+    stack = await startOwnStack();
+  });
+
   it('exports a PENDING checkpoint: PROCESSING at once, SUCCEEDED with its modelName on the emulator clock', async () => {
     const exported = await stack.ok(EXPORT, { jobId: WAN, checkpointId: `${WAN}-checkpoint-160`, modelName: 'paper-boat-v2' });
     expect(exported.exportCheckpoint).toEqual({
