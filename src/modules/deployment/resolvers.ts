@@ -1,11 +1,10 @@
 import type { GatewayContext, UpstreamRead } from '../../context.js';
-import { GatewayError, badUserInput, deadlinePassed, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
+import { GatewayError, badUserInput, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
 import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, SubscriptionResolvers } from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
   UpstreamError,
   invalidIdReason,
-  mayHaveTakenEffect,
   type CreateDeploymentBody,
   type Credential,
   type DeploymentPageRecord,
@@ -13,6 +12,7 @@ import {
 } from '../../upstream/dashscope/index.js';
 import { requireRange } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
+import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveCreated, type Created, type CutOff } from '../writes.js';
 import type { Attempt } from '../fine-tune-job/idempotency.js';
 import type { Watched, WatchEvent } from '../live/job-watch.js';
 import { requireCapacity, toCreateDeploymentBody } from './input.js';
@@ -53,37 +53,11 @@ function requireDeploymentId(id: string, argumentName = 'id'): void {
 }
 
 const isNotFound = (error: unknown) => error instanceof GatewayError && error.extensions.code === 'NOT_FOUND';
-const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
+const DEPLOYMENT: Created = { noun: 'deployment', listHint: 'your deployments', flag: 'deploymentMayExist' };
 
-/** A create that may have made its deployment says so, and how a retry is safe (as createFineTuneJob does for jobs). */
-function mayExist(message: string, extensions: GatewayErrorExtensions, keyed: boolean): GatewayError {
-  const advice = keyed
-    ? 'DashScope may have created the deployment: a retry with the same idempotencyKey is safe, and returns that deployment instead of creating another.'
-    : 'DashScope may have created the deployment: check your deployments before creating it again. With an idempotencyKey, a retry would be safe.';
-  return new GatewayError(`${message} ${advice}`, { ...extensions, retryable: keyed, deploymentMayExist: true });
-}
-
-function createFailure(error: unknown, keyed: boolean): unknown {
-  const converted = toGatewayError(error);
-  return mayHaveCreated(error) && converted instanceof GatewayError
-    ? mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, keyed)
-    : converted;
-}
-
-/** A write answers by the operation deadline; the call itself goes on, so a keyed create's outcome is still recorded. */
-function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: () => GatewayError): Promise<T> {
-  if (!signal) return write;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(deadlinePassed(signal) ? cutOff() : (toGatewayError(signal.reason, signal) as Error));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-const writeCutOff = (action: string, id: string) => () =>
+const writeCutOff = (action: string, id: string) => (by: CutOff) =>
   new GatewayError(
-    `The operation deadline passed before DashScope answered the ${action} of deployment "${id}"; it may still take effect: read the deployment to see.`,
+    `${cutOffCause(by)} before DashScope answered the ${action} of deployment "${id}"; it may still take effect: read the deployment to see.`,
     { code: 'UPSTREAM_TIMEOUT', retryable: true },
   );
 
@@ -111,7 +85,7 @@ async function findClashing(ctx: GatewayContext, credential: Credential, body: C
   const page = await ctx.client.listDeployments(credential, { page: 1, pageSize: DEPLOYMENTS_SCANNED }).catch((error: unknown) => {
     const converted = toGatewayError(error);
     if (!(converted instanceof GatewayError)) throw error;
-    throw mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, true);
+    throw mayExist(DEPLOYMENT, converted.message, converted.extensions as unknown as GatewayErrorExtensions, true);
   });
   const candidates = page.deployments.filter(
     (d) =>
@@ -160,14 +134,15 @@ export const Mutation: MutationResolvers = {
     }
     const credential = ctx.credential();
     const create = key == null ? ctx.client.createDeployment(credential, body) : keyedCreate(ctx, credential, body, key);
-    const cutOff = () =>
+    const cutOff = (by: CutOff) =>
       mayExist(
-        'The operation deadline passed before DashScope answered the create.',
+        DEPLOYMENT,
+        `${cutOffCause(by)} before DashScope answered the create.`,
         { code: 'UPSTREAM_TIMEOUT', retryable: true },
         key != null,
       );
     const deployment = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
-      throw createFailure(error, key != null);
+      throw createFailure(DEPLOYMENT, error, key != null);
     });
     ctx.loader(deploymentOf).clear(deployment.id);
     return deployment;

@@ -1,10 +1,9 @@
 import type { GatewayContext } from '../../context.js';
-import { GatewayError, badUserInput, cutOffBy, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
+import { GatewayError, badUserInput, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
 import type { MutationResolvers } from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
   UpstreamError,
-  mayHaveTakenEffect,
   mayStillBeProcessed,
   toCreateJobBody,
   type CreateJobBody,
@@ -14,6 +13,7 @@ import {
 } from '../../upstream/dashscope/index.js';
 import { requireJobId } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
+import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveCreated, type Created, type CutOff } from '../writes.js';
 import { EXPORT_COST, checkpointAfterExport, exportArguments } from './checkpoints.js';
 import { parseCreateInput } from './create-input.js';
 import { IDEMPOTENCY_TTL_MS, fingerprintOf, type Attempt } from './idempotency.js';
@@ -30,47 +30,8 @@ async function upstream<T>(write: Promise<T>): Promise<T> {
   }
 }
 
-const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
+const JOB: Created = { noun: 'job', listHint: 'your jobs (fineTuneJobs)', flag: 'jobMayExist' };
 const stillProcessing = (error: unknown) => error instanceof UpstreamError && mayStillBeProcessed(error.failure);
-
-/** What a client must be told when a create may have made its job: whether and how a retry is safe. */
-function mayExist(message: string, extensions: GatewayErrorExtensions, keyed: boolean): GatewayError {
-  const advice = keyed
-    ? 'DashScope may have created the job: a retry with the same idempotencyKey is safe, and returns that job instead of creating another.'
-    : 'DashScope may have created the job: check your jobs (fineTuneJobs) before creating it again. With an idempotencyKey, a retry would be safe.';
-  return new GatewayError(`${message} ${advice}`, { ...extensions, retryable: keyed, jobMayExist: true });
-}
-
-/** A failed create in its GraphQL form: one that may have reached DashScope says so (`jobMayExist`). */
-function createFailure(error: unknown, keyed: boolean): unknown {
-  const converted = toGatewayError(error);
-  return mayHaveCreated(error) && converted instanceof GatewayError
-    ? mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, keyed)
-    : converted;
-}
-
-type CutOff = 'deadline' | 'shutdown';
-/** What a client is told when its write is cut off: why, as the start of a sentence. */
-const cutOffCause = (by: CutOff) => (by === 'deadline' ? 'The operation deadline passed' : 'The gateway began shutting down');
-
-/**
- * A write answers by the operation deadline (or the end of the shutdown grace) even when DashScope has not: the call
- * itself goes on (bounded by the upstream timeouts, or until shutdown ends), so that a create's outcome is still
- * recorded for its idempotency key, and a retry gets its job.
- */
-function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined, cutOff: (by: CutOff) => GatewayError): Promise<T> {
-  if (!signal) return write;
-  return new Promise<T>((resolve, reject) => {
-    // The caller gone: the abort in its GraphQL form.
-    const onAbort = () => {
-      const by = cutOffBy(signal);
-      reject(by ? cutOff(by) : (toGatewayError(signal.reason, signal) as Error));
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    write.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** A cancel or delete cut off by the deadline may still take effect; repeating it is harmless. */
 const writeCutOff = (action: string, id: string) => (by: CutOff) =>
@@ -83,7 +44,7 @@ const writeCutOff = (action: string, id: string) => (by: CutOff) =>
 const searchFailure = (mayExistBefore: boolean) => (error: unknown) => {
   const converted = toGatewayError(error);
   if (!(error instanceof UpstreamError && converted instanceof GatewayError)) throw error;
-  throw mayExistBefore ? mayExist(converted.message, converted.extensions as unknown as GatewayErrorExtensions, true) : converted;
+  throw mayExistBefore ? mayExist(JOB, converted.message, converted.extensions as unknown as GatewayErrorExtensions, true) : converted;
 };
 
 /**
@@ -153,9 +114,9 @@ export const Mutation: MutationResolvers = {
     const credential = ctx.credential();
     const create = key == null ? ctx.client.createJob(credential, body) : keyedCreate(ctx, credential, body, key);
     const cutOff = (by: CutOff) =>
-      mayExist(`${cutOffCause(by)} before DashScope answered the create.`, { code: 'UPSTREAM_TIMEOUT', retryable: true }, key != null);
+      mayExist(JOB, `${cutOffCause(by)} before DashScope answered the create.`, { code: 'UPSTREAM_TIMEOUT', retryable: true }, key != null);
     const job = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
-      throw createFailure(error, key != null);
+      throw createFailure(JOB, error, key != null);
     });
     ctx.invalidateJob(job.id);
     return job;
