@@ -19,6 +19,7 @@ const config: CodegenConfig = {
           ValidationResult: '../upstream/dashscope/index.js#ValidationResultRecord',
           CostEstimate: '../modules/fine-tune-job/derived.js#CostEstimateRecord',
           Deployment: '../upstream/dashscope/index.js#DeploymentRecord',
+          TrainingFile: '../upstream/dashscope/index.js#TrainingFileRecord',
         },
         enumsAsTypes: true,
         useIndexSignature: true,

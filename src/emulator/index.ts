@@ -1,5 +1,5 @@
 export { startEmulator } from './server.js';
-export { SEED_JOB_IDS, liveSeedJobIds } from './seed.js';
+export { SEED_FILE_IDS, SEED_JOB_IDS, liveSeedJobIds } from './seed.js';
 export {
   DEMO_ACCOUNT,
   DEMO_API_KEY,

@@ -3,6 +3,7 @@
 // and fault layers apply to it as to every other route.
 import type { IncomingMessage } from 'node:http';
 import * as deployments from './handlers/deployments.js';
+import * as files from './handlers/files.js';
 import * as jobs from './handlers/jobs.js';
 import { errorReply, notFound, type Reply } from './http.js';
 import type { EmulatorState, Handler } from './state.js';
@@ -18,6 +19,7 @@ interface RouteSpec {
 
 const FINE_TUNES = '/api/v1/fine-tunes';
 const DEPLOYMENTS = '/api/v1/deployments';
+const FILES = '/compatible-mode/v1/files';
 
 export const ROUTES = [
   { name: 'create', method: 'POST', path: FINE_TUNES, handler: jobs.create },
@@ -40,6 +42,9 @@ export const ROUTES = [
   { name: 'deployment-get', method: 'GET', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.get },
   { name: 'deployment-scale', method: 'PUT', path: `${DEPLOYMENTS}/:deployedModel/scale`, handler: deployments.scale },
   { name: 'deployment-delete', method: 'DELETE', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.remove },
+  { name: 'file-list', method: 'GET', path: FILES, handler: files.list },
+  { name: 'file-get', method: 'GET', path: `${FILES}/:fileId`, handler: files.get },
+  { name: 'file-delete', method: 'DELETE', path: `${FILES}/:fileId`, handler: files.remove },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];

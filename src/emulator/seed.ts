@@ -1,6 +1,7 @@
 import type { EmulatorAccount, PhaseDurations } from './types.js';
 import { newDeployment, type StoredDeployment } from './deployments.js';
-import { buildJob, cosyCheckpoint, type ModelledJob, type NewJob } from './jobs.js';
+import type { StoredFile } from './handlers/files.js';
+import { buildJob, cosyCheckpoint, type ModelledJob, type NewJob, type StoredJob } from './jobs.js';
 import { hash32, NaiveClock, seededRandom } from './time.js';
 
 /** Fixed ids of the seeded jobs, so tests and the README can name them. */
@@ -301,3 +302,34 @@ export function seedDeployments(account: EmulatorAccount, clock: NaiveClock, pha
   );
   return [running];
 }
+
+/** Files the tests and docs name in creates (`file-ft-demo` in GraphiQL's tabs, `file-ft-0001` in tests). */
+export const SEED_FILE_IDS = { demo: 'file-ft-demo', first: 'file-ft-0001' } as const;
+
+/**
+ * The training files of an account: every file its seeded jobs name (training, validation, datasets), made an hour
+ * before their job, plus the two fixed ones, made when the emulator starts. Sizes follow from the id.
+ */
+export function seedFiles(jobs: StoredJob[], startMs: number): StoredFile[] {
+  const made = new Map<string, number>();
+  for (const job of jobs) {
+    if (job.kind !== 'modelled') continue;
+    const datasets = Array.isArray(job.fields.training_datasets) ? (job.fields.training_datasets as unknown[]) : [];
+    const ids = [
+      ...stringsOf(job.fields.training_file_ids),
+      ...stringsOf(job.fields.validation_file_ids),
+      ...datasets.map((d) => (d as { file_id?: unknown } | null)?.file_id).filter((id): id is string => typeof id === 'string'),
+    ];
+    for (const id of ids) made.set(id, Math.min(made.get(id) ?? Infinity, job.createdAtMs - 3_600_000));
+  }
+  for (const id of Object.values(SEED_FILE_IDS)) made.set(id, startMs);
+  return [...made].map(([id, atMs]) => ({
+    id,
+    filename: `${id === SEED_FILE_IDS.demo ? 'demo' : id.slice(8, 16)}-train.jsonl`,
+    bytes: 1024 + (hash32(id) % 4_000_000),
+    purpose: 'fine-tune',
+    createdAt: Math.floor(atMs / 1000),
+  }));
+}
+
+const stringsOf = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);

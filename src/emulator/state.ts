@@ -1,7 +1,8 @@
 import type { StoredDeployment } from './deployments.js';
+import type { StoredFile } from './handlers/files.js';
 import type { StoredJob } from './jobs.js';
 import { keyHash, type Reply } from './http.js';
-import { seedDeployments, seedJobs } from './seed.js';
+import { seedDeployments, seedFiles, seedJobs } from './seed.js';
 import { NaiveClock } from './time.js';
 import { DEMO_ACCOUNT, type EmulatorAccount, type EmulatorOptions, type PhaseDurations } from './types.js';
 
@@ -10,6 +11,8 @@ export interface AccountState {
   jobs: Map<string, StoredJob>;
   /** by `deployed_model` */
   deployments: Map<string, StoredDeployment>;
+  /** training files, by id */
+  files: Map<string, StoredFile>;
 }
 
 /** What every handler may read and change: the accounts with their jobs, the clock and the settings. */
@@ -51,7 +54,9 @@ export function createState(options: EmulatorOptions): EmulatorState {
     if (account.seed) for (const job of seedJobs(account, startMs, clock, phases)) jobs.set(job.id, job);
     const deployments = new Map<string, StoredDeployment>();
     if (account.seed) for (const deployment of seedDeployments(account, clock, phases)) deployments.set(deployment.id, deployment);
-    accounts.set(account.apiKey, { account, jobs, deployments });
+    const files = new Map<string, StoredFile>();
+    if (account.seed) for (const file of seedFiles([...jobs.values()], startMs)) files.set(file.id, file);
+    accounts.set(account.apiKey, { account, jobs, deployments, files });
   }
   return {
     now,

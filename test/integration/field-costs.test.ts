@@ -13,7 +13,7 @@ import { startStack, type Stack } from '../support/stack.js';
  */
 const JOB = SEED_JOB_IDS.cosyVoice; // has checkpoints and a log
 /** Fields a CosyVoice job answers without a call: read on a job of the family that has them. */
-const JOB_FOR: Record<string, string> = { validationResults: SEED_JOB_IDS.wanVideo };
+const JOB_FOR: Record<string, string> = { validationResults: SEED_JOB_IDS.wanVideo, trainingFiles: SEED_JOB_IDS.contractExample };
 const schema = buildSchema();
 const estimate = (query: string) => estimateUpstreamCalls(fieldCosts, schema, parse(query), undefined, {});
 

@@ -7,6 +7,13 @@ import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
   DeploymentListModel,
   DeploymentModel,
+  FileDeletedModel,
+  FileListModel,
+  FileModel,
+  OpenAiErrorModel,
+  toTrainingFileRecord,
+  type TrainingFileListRecord,
+  type TrainingFileRecord,
   toDeploymentRecord,
   type DeploymentPageRecord,
   type DeploymentRecord,
@@ -90,6 +97,11 @@ interface Call {
   signal?: AbortSignal | undefined;
   /** A GET that is a write (the checkpoint export): never retried. */
   write?: boolean;
+  /**
+   * Under `/compatible-mode/v1/<root>` instead of `/api/v1`: OpenAI's shapes, the success body bare (no `output`
+   * envelope), errors as `{error: {message, type, code}}`.
+   */
+  compatible?: boolean;
 }
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -102,13 +114,16 @@ export class DashScopeClient {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly apiPath: string;
+  private readonly compatiblePath: string;
   /** One per client, so one per upstream origin: the breaker and bulkhead guard that origin. */
   readonly resilience: Resilience;
 
   constructor(private readonly options: DashScopeClientOptions) {
     this.resilience = new Resilience(options.resilience);
     const url = new URL(options.baseUrl);
-    this.apiPath = `${url.pathname.replace(/\/+$/, '')}/api/v1`;
+    const prefix = url.pathname.replace(/\/+$/, '');
+    this.apiPath = `${prefix}/api/v1`;
+    this.compatiblePath = `${prefix}/compatible-mode/v1`;
     this.basePath = `${this.apiPath}/fine-tunes`;
     this.pool = new Pool(url.origin, {
       connections: options.connections,
@@ -360,6 +375,48 @@ export class DashScopeClient {
     );
   }
 
+  /**
+   * The caller's training files (§6.12, `GET /compatible-mode/v1/files`). No paging parameters are sent: OpenAI's list
+   * answers the files at once (`has_more` tells when it did not); the gateway pages them itself.
+   */
+  async listFiles(credential: Credential, signal?: AbortSignal): Promise<TrainingFileListRecord> {
+    const subject = 'the list of training files';
+    const list = await this.call(
+      credential,
+      { method: 'GET', root: 'files', compatible: true, path: '', subject, action: 'reading', signal },
+      (output) => parse(FileListModel, output, subject, 'reading'),
+    );
+    const files: TrainingFileRecord[] = [];
+    for (const element of list.data) {
+      const file = FileModel.safeParse(element);
+      if (file.success) files.push(toTrainingFileRecord(file.data));
+    }
+    return { files, hasMore: list.has_more === true, invalidFiles: list.data.length - files.length };
+  }
+
+  async getFile(credential: Credential, id: string, signal?: AbortSignal): Promise<TrainingFileRecord> {
+    const subject = fileSubject(id);
+    const path = this.idPath(id, subject, 'file');
+    return this.call(credential, { method: 'GET', root: 'files', compatible: true, path, subject, action: 'reading', signal }, (output) => {
+      const file = toTrainingFileRecord(parse(FileModel, output, subject, 'reading'));
+      if (file.id !== id)
+        throw new UpstreamError({ kind: 'bad-response', subject, action: 'reading', detail: 'id: another file than asked for' });
+      return file;
+    });
+  }
+
+  /** `true` when DashScope says the file is deleted. */
+  async deleteFile(credential: Credential, id: string, signal?: AbortSignal): Promise<boolean> {
+    const subject = fileSubject(id);
+    const path = this.idPath(id, subject, 'file');
+    const answer = await this.call(
+      credential,
+      { method: 'DELETE', root: 'files', compatible: true, path, subject, action: 'deleting', signal },
+      (output) => parse(FileDeletedModel, output, subject, 'deleting'),
+    );
+    return answer.deleted;
+  }
+
   private deployment(output: unknown, subject: string, action: UpstreamFailure['action']): DeploymentRecord {
     return toDeploymentRecord(parse(DeploymentModel, output, subject, action), this.options.timeZoneOffsetMinutes);
   }
@@ -395,6 +452,11 @@ export class DashScopeClient {
       closed.catch(() => {}); // settles once destroyed; nothing to report
       await this.pool.destroy();
     }
+  }
+
+  private rootPath(call: Call): string {
+    if (call.compatible) return `${this.compatiblePath}/${call.root ?? ''}`;
+    return call.root ? `${this.apiPath}/${call.root}` : this.basePath;
   }
 
   private job(output: unknown, subject: string, action: UpstreamFailure['action']): FineTuneJobRecord {
@@ -436,7 +498,7 @@ export class DashScopeClient {
     try {
       const response = await this.pool.request({
         method: call.method,
-        path: (call.root ? `${this.apiPath}/${call.root}` : this.basePath) + call.path + queryString(call.query),
+        path: this.rootPath(call) + call.path + queryString(call.query),
         headers,
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
         signal: call.signal,
@@ -448,6 +510,19 @@ export class DashScopeClient {
       throw networkFailure(error, failure);
     }
 
+    if (status >= 200 && status < 300 && call.compatible) {
+      const requestId = headerValue(responseHeaders['x-request-id']);
+      const body = safeJson(text);
+      if (body === undefined)
+        throw new UpstreamError({
+          ...failure,
+          kind: 'bad-response',
+          httpStatus: status,
+          detail: 'the body is not JSON',
+          ...(requestId && { requestId }),
+        });
+      return read(body);
+    }
     if (status >= 200 && status < 300) {
       const envelope = SuccessEnvelopeModel.safeParse(safeJson(text));
       const requestId = (envelope.success && envelope.data.request_id) || headerValue(responseHeaders['x-request-id']);
@@ -468,8 +543,7 @@ export class DashScopeClient {
         throw error;
       }
     }
-    const envelope = ErrorEnvelopeModel.safeParse(safeJson(text));
-    const body = envelope.success ? envelope.data : {};
+    const body = errorBody(safeJson(text));
     throw new UpstreamError({
       ...failure,
       kind: 'http',
@@ -480,6 +554,21 @@ export class DashScopeClient {
       retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
     });
   }
+}
+
+/** DashScope's envelope `{code, message, request_id}` or OpenAI's `{error: {message, type, code}}`, whichever came. */
+function errorBody(json: unknown): { code?: string | undefined; message?: string | undefined; request_id?: string | undefined } {
+  const openAi = OpenAiErrorModel.safeParse(json);
+  if (openAi.success) {
+    const { code, type, message } = openAi.data.error;
+    return { code: code != null ? String(code) : (type ?? undefined), message };
+  }
+  const envelope = ErrorEnvelopeModel.safeParse(json);
+  return envelope.success ? envelope.data : {};
+}
+
+function fileSubject(id: string): string {
+  return `training file "${id}"`;
 }
 
 function deploymentSubject(id: string): string {

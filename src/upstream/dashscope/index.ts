@@ -16,3 +16,4 @@ export type {
 export { checkpointNameOf } from './models.js';
 export type { CreateDeploymentBody } from './client.js';
 export { DEPLOYMENT_STATUSES, type DeploymentPageRecord, type DeploymentRecord, type DeploymentStatus } from './models.js';
+export type { TrainingFileListRecord, TrainingFileRecord } from './models.js';

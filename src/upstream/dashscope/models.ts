@@ -431,3 +431,62 @@ export function toDeploymentRecord(d: z.infer<typeof DeploymentModel>, timeZoneO
     updatedAt: toRfc3339(d.gmt_modified, timeZoneOffsetMinutes),
   };
 }
+
+// ---- Training files (docs/upstream.md §6.12): the OpenAI-compatible files API, bare bodies (no `output` envelope). ----
+
+/** OpenAI's error body, `{error: {message, type, code}}`, which the compatible-mode endpoints answer with. */
+export const OpenAiErrorModel = z.looseObject({
+  error: z.looseObject({
+    message: z.string().optional().catch(undefined),
+    type: z.string().nullish().catch(undefined),
+    code: z.union([z.string(), z.number()]).nullish().catch(undefined),
+  }),
+});
+
+export const FileModel = z.looseObject({
+  id: z.string().min(1),
+  bytes: z.number().int().nonnegative().nullish().catch(null),
+  filename: z.string().nullish().catch(null),
+  purpose: z.string().nullish().catch(null),
+  status: z.string().nullish().catch(null),
+  /** Unix seconds. */
+  created_at: z.number().nullish().catch(null),
+});
+
+/** `{object: 'list', data: [...], has_more?}`: [INF] paging fields tolerated present or absent. */
+export const FileListModel = z.looseObject({
+  data: z.array(z.unknown()),
+  has_more: z.boolean().nullish().catch(null),
+});
+
+export const FileDeletedModel = z.looseObject({ id: z.string().optional().catch(undefined), deleted: z.boolean() });
+
+export interface TrainingFileRecord {
+  id: string;
+  filename: string | null;
+  bytes: number | null;
+  purpose: string | null;
+  status: string | null;
+  /** RFC 3339, UTC. */
+  createdAt: string | null;
+}
+
+export interface TrainingFileListRecord {
+  files: TrainingFileRecord[];
+  /** DashScope said more files exist than it listed. */
+  hasMore: boolean;
+  /** Elements without an id: left out. */
+  invalidFiles: number;
+}
+
+export function toTrainingFileRecord(f: z.infer<typeof FileModel>): TrainingFileRecord {
+  const created = typeof f.created_at === 'number' && Number.isFinite(f.created_at) ? new Date(f.created_at * 1000) : null;
+  return {
+    id: f.id,
+    filename: f.filename ?? null,
+    bytes: f.bytes ?? null,
+    purpose: f.purpose ?? null,
+    status: f.status ?? null,
+    createdAt: created && !Number.isNaN(created.getTime()) ? created.toISOString() : null,
+  };
+}

@@ -1,0 +1,106 @@
+import type { UpstreamRead } from '../../context.js';
+import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
+import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers } from '../../generated/graphql.js';
+import { invalidIdReason, isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
+import { requireRange } from '../arguments.js';
+import { ONE_CALL, type FieldCosts } from '../costs.js';
+import { byDeadline, cutOffCause, type CutOff } from '../writes.js';
+
+export const MAX_PAGE_SIZE = 100;
+
+const fileOf: UpstreamRead<string, TrainingFileRecord> = {
+  name: 'trainingFile',
+  read: ({ client }, credential, id, signal) => client.getFile(credential, id, signal),
+};
+/** The whole list: DashScope answers it at once, so one call serves every page an operation asks for. */
+const fileList: UpstreamRead<'all', TrainingFileListRecord> = {
+  name: 'trainingFileList',
+  read: ({ client }, credential, _key, signal) => client.listFiles(credential, signal),
+};
+
+function requireFileId(id: string, argumentName = 'id'): void {
+  const reason = invalidIdReason(id);
+  if (reason) {
+    const shown = JSON.stringify(id.length > 140 ? `${id.slice(0, 128)}…` : id);
+    throw badUserInput(`${shown} is not a valid training file id: ${reason}.`, argumentName);
+  }
+}
+
+const isNotFound = (error: unknown) => error instanceof GatewayError && error.extensions.code === 'NOT_FOUND';
+
+export const Query: QueryResolvers = {
+  trainingFile: async (_parent, { id }, ctx) => {
+    requireFileId(id);
+    try {
+      return await ctx.loader(fileOf).load(id);
+    } catch (error) {
+      // Unknown or deleted: the field's documented null, not an error.
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
+
+  trainingFiles: async (_parent, { page, pageSize }, ctx) => {
+    requireRange(page, 1, Number.MAX_SAFE_INTEGER, 'page');
+    requireRange(pageSize, 1, MAX_PAGE_SIZE, 'pageSize');
+    const list = await ctx.loader(fileList).load('all');
+    if (list.invalidFiles > 0) ctx.warn(`DashScope's list of training files held ${list.invalidFiles} element(s) without an id; left out`);
+    for (const file of list.files) ctx.loader(fileOf).prime(file.id, file);
+    const start = (page - 1) * pageSize;
+    const items = list.files.slice(start, start + pageSize);
+    const total = list.files.length;
+    // [INF] `has_more`: DashScope listed only some; the ones listed are a lower bound, and a later page may hold more.
+    return { items, page, pageSize, total, hasNextPage: start + pageSize < total || list.hasMore };
+  },
+};
+
+export const Mutation: MutationResolvers = {
+  deleteTrainingFile: async (_parent, { id }, ctx) => {
+    requireFileId(id);
+    const write = ctx.client.deleteFile(ctx.credential(), id).catch((error: unknown) => {
+      throw toGatewayError(error);
+    });
+    const cutOff = (by: CutOff) =>
+      new GatewayError(
+        `${cutOffCause(by)} before DashScope answered the delete of training file "${id}"; it may still take effect: read the file to see.`,
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+      );
+    const deleted = await byDeadline(write, ctx.signal, cutOff);
+    ctx.loader(fileOf).clear(id);
+    return deleted;
+  },
+};
+
+export const FineTuneJob: FineTuneJobResolvers = {
+  trainingFiles: async (job, _args, ctx) => {
+    // An id the id rule refuses cannot be read (it came from upstream): left out like a deleted file.
+    const ids = [...new Set(job.trainingFileIds)].filter(isValidId);
+    const files = await Promise.all(
+      ids.map((id) =>
+        ctx
+          .loader(fileOf)
+          .load(id)
+          .catch((error: unknown) => {
+            // Deleted since the job was made: left out, the job still resolves. Any other failure fails the field.
+            if (isNotFound(error)) return null;
+            throw error;
+          }),
+      ),
+    );
+    return files.filter((f): f is TrainingFileRecord => f !== null);
+  },
+};
+
+/**
+ * What each field costs upstream, at most. The list is one call whatever the page. `FineTuneJob.trainingFiles` makes
+ * one call per distinct file of the operation; declared as one per job (jobs name one file as a rule), so a job with
+ * several files costs more than the budget counts.
+ */
+export const costs: FieldCosts = {
+  Query: {
+    trainingFile: ONE_CALL,
+    trainingFiles: { calls: () => 1, times: (a) => (typeof a.pageSize === 'number' ? Math.max(0, a.pageSize) : 1) },
+  },
+  Mutation: { deleteTrainingFile: ONE_CALL },
+  FineTuneJob: { trainingFiles: ONE_CALL },
+};
