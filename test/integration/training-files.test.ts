@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEMO_ACCOUNT, SEED_FILE_IDS, SEED_JOB_IDS, type EmulatorAccount } from '../../src/emulator/index.js';
+import { DEMO_ACCOUNT, SEED_FILE_IDS, SEED_JOB_IDS, startEmulator, type Emulator, type EmulatorAccount } from '../../src/emulator/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -162,5 +162,60 @@ describe('training files in forward mode: each key sees only its own', () => {
     stack.emulator.resetStats();
     expect(errorOf(await stack.gql(LIST, {})).extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+describe('the emulator serves training files in the OpenAI shapes', () => {
+  let emulator: Emulator;
+  const call = async (path: string, init: { method?: string; key?: string | null } = {}) => {
+    const key = init.key === undefined ? DEMO_ACCOUNT.apiKey : init.key;
+    const response = await fetch(`${emulator.url}/compatible-mode/v1/files${path}`, {
+      method: init.method ?? 'GET',
+      headers: key === null ? {} : { authorization: `Bearer ${key}` },
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+  beforeAll(async () => {
+    emulator = await startEmulator({
+      accounts: [DEMO_ACCOUNT, { apiKey: 'sk-files-other', workspaceId: 'llm-o', userId: '9', seed: false }],
+    });
+  });
+  afterAll(() => emulator.close());
+
+  it('lists, reads and deletes as OpenAI does, each account its own files', async () => {
+    const list = await call('');
+    expect(list).toMatchObject({ status: 200, body: { object: 'list', has_more: false } });
+    expect(list.body.data).toContainEqual({
+      id: SEED_FILE_IDS.demo,
+      object: 'file',
+      bytes: expect.any(Number),
+      filename: 'demo-train.jsonl',
+      purpose: 'fine-tune',
+      status: 'processed',
+      created_at: expect.any(Number),
+    });
+    // Every file a seeded job names exists.
+    const ids = new Set(list.body.data.map((f: { id: string }) => f.id));
+    for (const id of ['file-ft-b2416bacc4d742f2a1a7bd5e0c9ad9c3', 'file-ft-7c1d9e0a4b5f4e26a3c8d1f0b2e4a6c8', SEED_FILE_IDS.first])
+      expect(ids).toContain(id);
+    expect(await call(`/${SEED_FILE_IDS.first}`)).toMatchObject({ status: 200, body: { id: SEED_FILE_IDS.first, object: 'file' } });
+    expect(await call('', { key: 'sk-files-other' })).toMatchObject({ status: 200, body: { object: 'list', data: [] } });
+    expect(await call(`/${SEED_FILE_IDS.first}`, { key: 'sk-files-other', method: 'DELETE' })).toMatchObject({
+      status: 404,
+      body: { error: { type: 'invalid_request_error', code: 'NotFound' } },
+    });
+    expect(await call(`/${SEED_FILE_IDS.first}`, { method: 'DELETE' })).toEqual({
+      status: 200,
+      body: { id: SEED_FILE_IDS.first, object: 'file', deleted: true },
+    });
+    expect(await call(`/${SEED_FILE_IDS.first}`)).toMatchObject({
+      status: 404,
+      body: { error: { message: expect.stringContaining('No such File') } },
+    });
+  });
+
+  it("answers a missing key in DashScope's envelope, as every route does", async () => {
+    expect(await call('', { key: null })).toMatchObject({ status: 401, body: { code: 'InvalidApiKey' } });
+    expect(emulator.stats().byRoute['file-list']).toBeGreaterThan(0);
   });
 });
