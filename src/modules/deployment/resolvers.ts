@@ -4,13 +4,12 @@ import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, Subscript
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
   UpstreamError,
-  invalidIdReason,
   type CreateDeploymentBody,
   type Credential,
   type DeploymentPageRecord,
   type DeploymentRecord,
 } from '../../upstream/dashscope/index.js';
-import { requireRange } from '../arguments.js';
+import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveCreated, type Created, type CutOff } from '../writes.js';
 import type { Attempt } from '../fine-tune-job/idempotency.js';
@@ -44,15 +43,6 @@ export const watchedDeployment: Watched<DeploymentRecord> = {
   goneIsEnd: (last) => last?.status === 'DELETING',
 };
 
-function requireDeploymentId(id: string, argumentName = 'id'): void {
-  const reason = invalidIdReason(id);
-  if (reason) {
-    const shown = JSON.stringify(id.length > 140 ? `${id.slice(0, 128)}…` : id);
-    throw badUserInput(`${shown} is not a valid deployment id: ${reason}.`, argumentName);
-  }
-}
-
-const isNotFound = (error: unknown) => error instanceof GatewayError && error.extensions.code === 'NOT_FOUND';
 const DEPLOYMENT: Created = { noun: 'deployment', listHint: 'your deployments', flag: 'deploymentMayExist' };
 
 const writeCutOff = (action: string, id: string) => (by: CutOff) =>
@@ -102,14 +92,9 @@ async function findClashing(ctx: GatewayContext, credential: Credential, body: C
 
 export const Query: QueryResolvers = {
   deployment: async (_parent, { id }, ctx) => {
-    requireDeploymentId(id);
-    try {
-      return await ctx.loader(deploymentOf).load(id);
-    } catch (error) {
-      // Unknown or deleted: the field's documented null, not an error.
-      if (isNotFound(error)) return null;
-      throw error;
-    }
+    requireId(id, 'deployment');
+    // Unknown or deleted: the field's documented null, not an error.
+    return nullIfNotFound(ctx.loader(deploymentOf).load(id));
   },
 
   deployments: async (_parent, { page, pageSize }, ctx) => {
@@ -149,7 +134,7 @@ export const Mutation: MutationResolvers = {
   },
 
   scaleDeployment: async (_parent, { id, capacity }, ctx) => {
-    requireDeploymentId(id);
+    requireId(id, 'deployment');
     requireCapacity(capacity, 'capacity');
     const write = ctx.client.scaleDeployment(ctx.credential(), id, capacity).catch((error: unknown) => {
       throw toGatewayError(error);
@@ -161,7 +146,7 @@ export const Mutation: MutationResolvers = {
   },
 
   deleteDeployment: async (_parent, { id }, ctx) => {
-    requireDeploymentId(id);
+    requireId(id, 'deployment');
     const write = ctx.client.deleteDeployment(ctx.credential(), id).catch((error: unknown) => {
       throw toGatewayError(error);
     });
@@ -189,7 +174,7 @@ export const Mutation: MutationResolvers = {
 export const Subscription: SubscriptionResolvers = {
   deploymentUpdated: {
     subscribe: (_parent, { id }, ctx) => {
-      requireDeploymentId(id);
+      requireId(id, 'deployment');
       return ctx.live.watch(watchedDeployment, ctx.credential(), id);
     },
     resolve: (event: WatchEvent<DeploymentRecord>) => {

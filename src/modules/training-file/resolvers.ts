@@ -1,8 +1,8 @@
 import type { UpstreamRead } from '../../context.js';
-import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
+import { GatewayError, toGatewayError } from '../../errors/index.js';
 import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers } from '../../generated/graphql.js';
-import { invalidIdReason, isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
-import { requireRange } from '../arguments.js';
+import { isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
+import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { byDeadline, cutOffCause, type CutOff } from '../writes.js';
 
@@ -18,26 +18,11 @@ const fileList: UpstreamRead<'all', TrainingFileListRecord> = {
   read: ({ client }, credential, _key, signal) => client.listFiles(credential, signal),
 };
 
-function requireFileId(id: string, argumentName = 'id'): void {
-  const reason = invalidIdReason(id);
-  if (reason) {
-    const shown = JSON.stringify(id.length > 140 ? `${id.slice(0, 128)}…` : id);
-    throw badUserInput(`${shown} is not a valid training file id: ${reason}.`, argumentName);
-  }
-}
-
-const isNotFound = (error: unknown) => error instanceof GatewayError && error.extensions.code === 'NOT_FOUND';
-
 export const Query: QueryResolvers = {
   trainingFile: async (_parent, { id }, ctx) => {
-    requireFileId(id);
-    try {
-      return await ctx.loader(fileOf).load(id);
-    } catch (error) {
-      // Unknown or deleted: the field's documented null, not an error.
-      if (isNotFound(error)) return null;
-      throw error;
-    }
+    requireId(id, 'training file');
+    // Unknown or deleted: the field's documented null, not an error.
+    return nullIfNotFound(ctx.loader(fileOf).load(id));
   },
 
   trainingFiles: async (_parent, { page, pageSize }, ctx) => {
@@ -56,7 +41,7 @@ export const Query: QueryResolvers = {
 
 export const Mutation: MutationResolvers = {
   deleteTrainingFile: async (_parent, { id }, ctx) => {
-    requireFileId(id);
+    requireId(id, 'training file');
     const write = ctx.client.deleteFile(ctx.credential(), id).catch((error: unknown) => {
       throw toGatewayError(error);
     });
@@ -77,14 +62,8 @@ export const FineTuneJob: FineTuneJobResolvers = {
     const ids = [...new Set(job.trainingFileIds)].filter(isValidId);
     const files = await Promise.all(
       ids.map((id) =>
-        ctx
-          .loader(fileOf)
-          .load(id)
-          .catch((error: unknown) => {
-            // Deleted since the job was made: left out, the job still resolves. Any other failure fails the field.
-            if (isNotFound(error)) return null;
-            throw error;
-          }),
+        // Deleted since the job was made: left out, the job still resolves. Any other failure fails the field.
+        nullIfNotFound(ctx.loader(fileOf).load(id)),
       ),
     );
     return files.filter((f): f is TrainingFileRecord => f !== null);
