@@ -45,14 +45,15 @@ export function useResponseCompression({ minBytes = 1_024 }: { minBytes?: number
   return {
     onResponse(payload) {
       const { request, response, fetchAPI } = payload;
-      if (!response.body || request.method === 'HEAD' || response.headers.has('content-encoding')) return;
+      // Headers first: reading `response.body` can turn a plain answer into a stream, which most answers never need.
+      if (request.method === 'HEAD' || response.headers.has('content-encoding')) return;
       if (!COMPRESSIBLE.test(response.headers.get('content-type') ?? '')) return;
       const vary = response.headers.get('vary');
       if (!vary?.toLowerCase().includes('accept-encoding')) {
         response.headers.set('vary', vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding');
       }
       const encoding = negotiateEncoding(request.headers.get('accept-encoding'));
-      if (!encoding) return;
+      if (!encoding || !response.body) return;
       const declared = response.headers.get('content-length');
       if (declared !== null && Number(declared) < minBytes) return;
       return response.arrayBuffer().then(async (buffer) => {
