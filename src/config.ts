@@ -15,6 +15,26 @@ const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 const positiveInt = z.coerce.number().int().positive();
 const emptyAsUnset = (v: unknown) => (v === '' ? undefined : v);
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+// The gateway exports over HTTP only: gRPC would need another exporter and its native-free but large stack.
+const otlpProtocol = z.enum(['http/protobuf', 'http/json'], { error: 'http/protobuf or http/json (grpc is not supported)' });
+// `key=value` pairs, comma separated, values URL-encoded (the OTLP exporter's format).
+const otlpHeaders = z.string().transform((v, ctx) => {
+  const headers: Record<string, string> = {};
+  for (const pair of v.split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) {
+      ctx.addIssue({ code: 'custom', message: 'key=value pairs, comma separated' });
+      return z.NEVER;
+    }
+    try {
+      headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'values must be URL-encoded' });
+      return z.NEVER;
+    }
+  }
+  return headers;
+});
 
 const EnvModel = z.object({
   NODE_ENV: optional(z.enum(['development', 'production', 'test'])),
@@ -84,6 +104,20 @@ const EnvModel = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
   WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
+  // OpenTelemetry's own names (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
+  OTEL_SDK_DISABLED: optional(bool),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: optional(otlpProtocol),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: optional(otlpProtocol),
+  OTEL_EXPORTER_OTLP_HEADERS: optional(otlpHeaders),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: optional(otlpHeaders),
+  OTEL_SERVICE_NAME: optional(z.string().min(1)),
+  OTEL_TRACES_SAMPLER: optional(
+    z.enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio']),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: optional(z.coerce.number().min(0).max(1)),
+  OTEL_BSP_SCHEDULE_DELAY: optional(positiveInt),
 });
 
 export interface Config {
@@ -162,6 +196,22 @@ export interface Config {
     /** Open connections (WebSockets and streams included) past which new ones are closed at once. */
     maxConnections: number;
   };
+  /** OpenTelemetry tracing (src/observability/tracing.ts); undefined, the default: off, and nothing of it is loaded. */
+  tracing: TracingConfig | undefined;
+}
+
+export interface TracingConfig {
+  /** The OTLP/HTTP traces URL spans are posted to. */
+  url: string;
+  protocol: 'http/protobuf' | 'http/json';
+  /** Sent with every export (e.g. a collector's auth header). */
+  headers: Record<string, string>;
+  serviceName: string;
+  sampler: 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
+  /** The ratio of the `traceidratio` samplers. */
+  samplerRatio: number;
+  /** Time between two exports of the spans ended meanwhile. */
+  batchDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -180,7 +230,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = EnvModel.safeParse(env);
   const problems = parsed.success
     ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(env[String(issue.path[0])])})`);
+    : parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0]);
+        // Header lists hold credentials (a collector's token): never echoed.
+        const got = name.endsWith('_HEADERS') ? '' : ` (got ${JSON.stringify(env[name])})`;
+        return `${issue.path.join('.')}: ${issue.message}${got}`;
+      });
   // Rules across variables, read from the raw values so that they are reported together with the ones above.
   const set = (name: string) => Boolean(env[name]);
   if (env.AUTH_MODE !== 'forward' && set('DASHSCOPE_BASE_URL') && !set('DASHSCOPE_API_KEY')) {
@@ -289,5 +344,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
       maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
     },
+    tracing: tracingConfig(e),
+  };
+}
+
+/** Tracing is on once an OTLP endpoint is set (and OTEL_SDK_DISABLED is not true), as with OpenTelemetry's own SDKs. */
+function tracingConfig(e: z.infer<typeof EnvModel>): TracingConfig | undefined {
+  // The signal-specific endpoint is used as it is; the general one is a base that gets `/v1/traces` (the OTLP spec).
+  const url =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  if (!url || e.OTEL_SDK_DISABLED) return undefined;
+  return {
+    url,
+    protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+    headers: { ...e.OTEL_EXPORTER_OTLP_HEADERS, ...e.OTEL_EXPORTER_OTLP_TRACES_HEADERS },
+    serviceName: e.OTEL_SERVICE_NAME ?? 'finetune-gateway',
+    sampler: e.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on',
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    batchDelayMs: e.OTEL_BSP_SCHEDULE_DELAY ?? 5_000,
   };
 }

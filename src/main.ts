@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Emulator } from './emulator/index.js';
 import { createGateway } from './gateway/index.js';
+import { startTracing } from './observability/tracing.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -30,7 +31,13 @@ async function main(): Promise<void> {
     console.log(`Upstream: ${config.upstream.baseUrl} (region ${config.upstream.region}, auth ${config.auth.mode})`);
   }
 
-  const gateway = createGateway({ config });
+  if (config.tracing) {
+    // Without the URL's user and password, if any; the export headers (credentials) are never printed.
+    const where = new URL(config.tracing.url);
+    where.username = where.password = '';
+    console.log(`Tracing: OTLP ${config.tracing.protocol} to ${where.href} as service ${config.tracing.serviceName}`);
+  }
+  const gateway = createGateway({ config, tracing: await startTracing(config.tracing) });
   const url = await gateway.listen();
   const browsable = url.replace('://127.0.0.1:', '://localhost:').replace('://[::1]:', '://localhost:');
   console.log(

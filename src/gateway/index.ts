@@ -13,6 +13,7 @@ import { createHttpServer, listen } from './http-server.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
 import { serveWebSocket } from './websocket.js';
 import { createGatewayYoga } from './yoga.js';
+import type { Tracing } from '../observability/tracing.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** Where log lines go, already redacted (default: the console). */
   log?: LogSink;
+  /** `await startTracing(config.tracing)` (src/observability/tracing.ts): required when `config.tracing` is set. */
+  tracing?: Tracing | undefined;
 }
 
 export interface Gateway {
@@ -48,9 +51,11 @@ export interface Gateway {
  * rule (auth.ts), yoga with its plugins (yoga.ts), the transports (http-server.ts, websocket.ts) and the lifecycle
  * (lifecycle.ts).
  */
-export function createGateway({ config, client, now, log }: GatewayOptions): Gateway {
+export function createGateway({ config, client, now, log, tracing }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
+  // Loading OpenTelemetry is asynchronous (a dynamic import, so that it costs nothing when off): the caller does it.
+  if (config.tracing && !tracing) throw new Error('config.tracing is set: pass `tracing: await startTracing(config.tracing)`');
   const logger = createLogger(config.logLevel, log);
   const dashscope =
     client ??
@@ -58,6 +63,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       ...upstream,
       baseUrl: upstream.baseUrl,
       resilience: { ...upstream.resilience, onEvent: (event) => logger.warn(describeUpstreamEvent(event)) },
+      tracer: tracing?.upstream,
     });
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
@@ -82,6 +88,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     shared,
     credentialFor: credentials(config),
     closing: closing.signal,
+    tracing,
   });
   const server = createHttpServer(config.http, yoga.requestListener);
   const websocket = serveWebSocket(server, yoga, {
@@ -94,7 +101,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     isDev: config.env === 'development',
     logger,
   });
-  const parts = { closing, live, server, websocket, operations, upstream: dashscope };
+  const parts = { closing, live, server, websocket, operations, upstream: dashscope, tracing };
   return {
     yoga,
     server,

@@ -83,7 +83,8 @@ function originAllowed(request: IncomingMessage, allowedOrigins: readonly string
   return origin === undefined || allowedOrigins.includes(origin);
 }
 
-const PARAM_HEADERS = ['authorization', 'x-dashscope-workspace'];
+// `traceparent`/`tracestate`: the caller's trace, for browsers that cannot set them on the upgrade request either.
+const PARAM_HEADERS = ['authorization', 'x-dashscope-workspace', 'traceparent', 'tracestate'];
 
 /**
  * The operation as a fetch `Request`, so that the same context function and plugins serve it as an HTTP one: the

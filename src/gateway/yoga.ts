@@ -28,6 +28,7 @@ import { buildSchema } from '../schema.js';
 import type { GatewayError } from '../errors/index.js';
 import type { Credential } from '../upstream/dashscope/index.js';
 import { credentialScope } from '../upstream/credential-scope.js';
+import type { Tracing } from '../observability/tracing.js';
 
 export interface YogaParts {
   config: Config;
@@ -37,10 +38,12 @@ export interface YogaParts {
   credentialFor: (headers: Headers) => Credential | GatewayError | null;
   /** Aborted when shutdown begins. */
   closing: AbortSignal;
+  /** OpenTelemetry, when configured (src/observability/tracing.ts). */
+  tracing?: Tracing | undefined;
 }
 
 /** The yoga server: its options, the per-operation context, and every plugin in the order a request meets them. */
-export function createGatewayYoga({ config, logger, shared, credentialFor, closing }: YogaParts): {
+export function createGatewayYoga({ config, logger, shared, credentialFor, closing, tracing }: YogaParts): {
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
@@ -65,6 +68,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
     useRequestId(),
+    // A span per operation on every transport, a child of the caller's `traceparent` (OTEL_* set; else nothing).
+    ...(tracing?.plugins ?? []),
     // A hash-only request gets its query before the operation limits look at it.
     usePersistedQueries(persistedQueries),
     // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.

@@ -2,6 +2,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
+import type { UpstreamSpan, UpstreamTracer } from '../../observability/tracing.js';
 import { invalidIdReason } from './ids.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
@@ -58,6 +59,8 @@ export interface DashScopeClientOptions {
   userAgent?: string;
   /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
   resilience?: Partial<ResilienceOptions>;
+  /** A span per attempt (src/observability/tracing.ts), when tracing is on. */
+  tracer?: UpstreamTracer | undefined;
 }
 
 export interface ListJobsParams {
@@ -476,13 +479,28 @@ export class DashScopeClient {
    * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
    */
   private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+    const { tracer } = this.options;
+    let resend = 0;
     return this.resilience.run(
       { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
-      () => this.send(credential, call, read),
+      () =>
+        tracer
+          ? tracer.attempt(
+              { method: call.method, route: this.route(call), path: this.rootPath(call) + call.path, resend: resend++ },
+              (span) => this.send(credential, call, read, span),
+            )
+          : this.send(credential, call, read),
     );
   }
 
-  private async send<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+  /** The path without its ids, for span names (bounded): `/api/v1/fine-tunes/{job_id}/export/{checkpoint}`. */
+  private route(call: Call): string {
+    const [, id, action, argument] = call.path.split('/');
+    const idName = call.root === 'deployments' ? '{deployed_model}' : call.root === 'files' ? '{file_id}' : '{job_id}';
+    return `${this.rootPath(call)}${id ? `/${idName}` : ''}${action ? `/${action}` : ''}${argument ? '/{checkpoint}' : ''}`;
+  }
+
+  private async send<T>(credential: Credential, call: Call, read: (output: unknown) => T, span?: UpstreamSpan): Promise<T> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${credential.apiKey}`,
       accept: 'application/json',
@@ -490,6 +508,7 @@ export class DashScopeClient {
     };
     if (credential.workspace) headers['x-dashscope-workspace'] = credential.workspace;
     if (call.body !== undefined) headers['content-type'] = 'application/json';
+    span?.inject(headers);
     const failure = { subject: call.subject, action: call.action };
 
     let status: number;
@@ -512,6 +531,7 @@ export class DashScopeClient {
 
     if (status >= 200 && status < 300 && call.compatible) {
       const requestId = headerValue(responseHeaders['x-request-id']);
+      span?.answered(status, requestId);
       const body = safeJson(text);
       if (body === undefined)
         throw new UpstreamError({
@@ -526,6 +546,7 @@ export class DashScopeClient {
     if (status >= 200 && status < 300) {
       const envelope = SuccessEnvelopeModel.safeParse(safeJson(text));
       const requestId = (envelope.success && envelope.data.request_id) || headerValue(responseHeaders['x-request-id']);
+      span?.answered(status, requestId);
       if (!envelope.success || envelope.data.output === undefined) {
         throw new UpstreamError({
           ...failure,
