@@ -39,6 +39,8 @@ interface Run {
   stop(): Promise<void>;
   /** Emulator modules the process loaded so far. */
   emulatorModules(): string[];
+  /** OpenTelemetry modules (the SDK, the exporters, envelop's plugin, src/observability/otel.ts) it loaded so far. */
+  tracingModules(): string[];
 }
 
 function start(env: Record<string, string>): Run {
@@ -49,6 +51,7 @@ function start(env: Record<string, string>): Run {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  const loaded = () => (existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : []);
   let output = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -81,7 +84,8 @@ function start(env: Record<string, string>): Run {
       child.kill('SIGKILL');
       await exited;
     },
-    emulatorModules: () => (existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : []),
+    emulatorModules: () => loaded().filter((url) => url.includes('/src/emulator/')),
+    tracingModules: () => loaded().filter((url) => !url.includes('/src/emulator/')),
   };
 }
 
@@ -129,6 +133,47 @@ describe('NODE_ENV=production', () => {
     const run = start({ NODE_ENV: 'production', AUTH_MODE: 'forward', DASHSCOPE_BASE_URL: upstream.url });
     await run.logged(/finetune-gateway ready/);
     expect(run.emulatorModules()).toEqual([]);
+    await run.stop();
+  });
+});
+
+describe('tracing', () => {
+  const query = async (output: string) => {
+    const response = await fetch(graphqlUrl(output), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ fineTuneJob(id: "${SEED_JOB_IDS.contractExample}") { status } }` }),
+    });
+    expect(await response.json()).toEqual({ data: { fineTuneJob: { status: 'SUCCEEDED' } } });
+  };
+
+  it('loads no OpenTelemetry module without OTEL_EXPORTER_OTLP_ENDPOINT, even after serving an operation', async () => {
+    const run = start({ DASHSCOPE_BASE_URL: upstream.url, DASHSCOPE_API_KEY: upstream.demoApiKey, OTEL_SERVICE_NAME: 'unused' });
+    const output = await run.logged(/finetune-gateway ready/);
+    await query(output);
+    expect(output).not.toContain('Tracing:');
+    expect(run.tracingModules()).toEqual([]);
+    await run.stop();
+  });
+
+  it('loads it, and says where spans go, with OTEL_EXPORTER_OTLP_ENDPOINT set', async () => {
+    const run = start({
+      DASHSCOPE_BASE_URL: upstream.url,
+      DASHSCOPE_API_KEY: upstream.demoApiKey,
+      // Nothing listens there: exporting fails quietly, serving does not.
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20collector-secret',
+    });
+    const output = await run.logged(/finetune-gateway ready/);
+    await query(output);
+    expect(output).toContain('Tracing: OTLP http/protobuf to http://127.0.0.1:9/v1/traces as service finetune-gateway');
+    expect(output).not.toContain('collector-secret');
+    expect(run.tracingModules()).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('/src/observability/otel.ts'),
+        expect.stringContaining('/@opentelemetry/sdk-trace-base/'),
+      ]),
+    );
     await run.stop();
   });
 });
