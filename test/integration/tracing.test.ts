@@ -114,13 +114,18 @@ async function startReceiver() {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     spans,
     contentTypes,
-    /** Resolves with the first span received that matches. */
+    /** Resolves with the first span received that matches; fails naming the spans received if none came in 10 s. */
     span: (matches: (span: ReceivedSpan) => boolean) =>
-      new Promise<ReceivedSpan>((resolve) => {
+      new Promise<ReceivedSpan>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no such span; received: ${spans.map((span) => span.name).join(', ')}`));
+        }, 10_000);
         const check = () => {
           const found = spans.find(matches);
           if (!found) return;
           waiters.delete(check);
+          clearTimeout(timer);
           resolve(found);
         };
         waiters.add(check);
@@ -189,6 +194,8 @@ async function startTracedGateway(env: Record<string, string>): Promise<{ gatewa
     DASHSCOPE_BASE_URL: proxy.url,
     DASHSCOPE_API_KEY: emulator.demoApiKey,
     UPSTREAM_RETRY_BASE_MS: '1',
+    // Every test reads finished jobs: from the cache, a read another test made first would cause no upstream call.
+    CACHE_ENABLED: 'false',
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     ...env,
   });
