@@ -18,6 +18,7 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { TracingConfig } from '../config.js';
 import { toGatewayError } from '../errors/index.js';
+import { currentRequestId } from '../logging/index.js';
 import { UpstreamError } from '../upstream/dashscope/errors.js';
 import type { Tracing, UpstreamTracer } from './tracing.js';
 
@@ -88,19 +89,23 @@ function useCallerTraceContext(): Plugin {
 }
 
 /**
- * The codes of the errors an operation answered with (`graphql.error.codes`) on its span. Placed before envelop's
- * plugin: its done-hook ends the span, and done-hooks run in plugin order.
+ * On the operation span: the request id (`gateway.request_id`, the `x-request-id` of the response and of every log
+ * line about it) and the codes of the errors answered (`graphql.error.codes`). Placed before envelop's plugin: its
+ * done-hook ends the span, and done-hooks run in plugin order.
  */
-function useErrorCodesOnSpan(): Plugin {
+function useOperationAttributes(): Plugin {
+  const spanOf = (graphqlContext: unknown) => trace.getSpan(getCurrentOtelContext(graphqlContext));
   const record = (graphqlContext: unknown, result: ExecutionResult) => {
     if (!result.errors?.length) return;
-    const span = trace.getSpan(getCurrentOtelContext(graphqlContext));
+    const span = spanOf(graphqlContext);
     const codes = new Set(
       result.errors.map((error) => error.extensions?.code).map((code) => (typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR')),
     );
     span?.setAttribute('graphql.error.codes', [...codes]);
   };
   const onResult = (graphqlContext: unknown, result: unknown) => {
+    const requestId = currentRequestId();
+    if (requestId) spanOf(graphqlContext)?.setAttribute('gateway.request_id', requestId);
     if (!isAsyncIterable(result)) return record(graphqlContext, result as ExecutionResult);
     return { onNext: ({ result: next }: { result: ExecutionResult }) => record(graphqlContext, next) };
   };
@@ -165,7 +170,7 @@ export function createTracing(config: TracingConfig): Tracing {
   return {
     plugins: [
       useCallerTraceContext(),
-      useErrorCodesOnSpan(),
+      useOperationAttributes(),
       // A span per operation, `query.JobList`, with `graphql.execute.operationName`/`operationType`. Neither variables
       // nor results are recorded (they hold the caller's data); the document only when it has no inline arguments.
       useOpenTelemetry({ resolvers: false, variables: false, result: false }, provider, SpanKind.SERVER, {}, 'finetune-gateway') as Plugin,

@@ -209,7 +209,8 @@ async function post(query: string, headers: Record<string, string> = {}, variabl
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
-  return (await response.json()) as { data?: Record<string, unknown>; errors?: Array<{ extensions?: { code?: string } }> };
+  const body = (await response.json()) as { data?: Record<string, unknown>; errors?: Array<{ extensions?: { code?: string } }> };
+  return Object.assign(body, { requestId: response.headers.get('x-request-id') });
 }
 
 beforeAll(async () => {
@@ -232,7 +233,7 @@ afterAll(async () => {
 describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
   it("exports a span per HTTP operation, a child of the caller's traceparent, with its upstream call as a child", async () => {
     const caller = callerTrace();
-    const answer = await post(
+    const { requestId, ...answer } = await post(
       `query JobStatus($id: ID!) { fineTuneJob(id: $id) { status } }`,
       { traceparent: caller.traceparent },
       { id: JOB },
@@ -244,8 +245,14 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
       parentSpanId: caller.spanId,
       kind: SERVER,
       service: 'gateway-under-test',
-      attributes: { 'graphql.execute.operationName': 'JobStatus', 'graphql.execute.operationType': 'query' },
+      attributes: {
+        'graphql.execute.operationName': 'JobStatus',
+        'graphql.execute.operationType': 'query',
+        // The id of the response and of the log lines about it.
+        'gateway.request_id': requestId,
+      },
     });
+    expect(requestId).toEqual(expect.any(String));
     expect(operation.status.code).not.toBe(ERROR);
 
     const upstream = await receiver.span((span) => span.parentSpanId === operation.spanId);
@@ -328,7 +335,11 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
         await client.dispose();
       }
       const operation = await receiver.span((span) => span.traceId === caller.traceId && span.name === 'query.OverSocket');
-      expect(operation).toMatchObject({ parentSpanId: caller.spanId, kind: SERVER });
+      expect(operation).toMatchObject({
+        parentSpanId: caller.spanId,
+        kind: SERVER,
+        attributes: { 'gateway.request_id': expect.any(String) },
+      });
     },
   );
 
