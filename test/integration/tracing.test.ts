@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { SEED_JOB_IDS, startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import { startTracing } from '../../src/observability/tracing.js';
+import { openSse } from '../support/sse.js';
 
 /*
  * OpenTelemetry tracing, end to end: a real OTLP/HTTP receiver started here gets the gateway's spans; the gateway calls
@@ -342,6 +343,26 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
       });
     },
   );
+
+  it("exports an SSE subscription's span once it ends, with its polls as children", async () => {
+    const caller = callerTrace();
+    // A finished job: one event, then the subscription completes.
+    const stream = await openSse(
+      url,
+      `subscription Watch($id: ID!) { fineTuneJobUpdated(id: $id) { status } }`,
+      { id: JOB },
+      {
+        headers: { traceparent: caller.traceparent },
+      },
+    );
+    expect(await stream.rest()).toEqual([{ data: { fineTuneJobUpdated: { status: 'SUCCEEDED' } } }]);
+    const operation = await receiver.span((span) => span.traceId === caller.traceId && span.name === 'subscription.Watch');
+    expect(operation).toMatchObject({ parentSpanId: caller.spanId, kind: SERVER });
+    await expect(receiver.span((span) => span.parentSpanId === operation.spanId)).resolves.toMatchObject({
+      name: 'GET /api/v1/fine-tunes/{job_id}',
+      kind: CLIENT,
+    });
+  });
 
   it('exports the spans still buffered when it shuts down (OTLP/protobuf, the default protocol)', async () => {
     // An export interval longer than the test: only the shutdown can have sent the span.
