@@ -59,7 +59,9 @@ export const Mutation: MutationResolvers = {
 export const FineTuneJob: FineTuneJobResolvers = {
   trainingFiles: async (job, _args, ctx) => {
     // An id the id rule refuses cannot be read (it came from upstream): left out like a deleted file.
-    const ids = [...new Set(job.trainingFileIds)].filter(isValidId);
+    // A job made with datasets names its files there (its `trainingFileIds` is then empty, §4).
+    const fromDatasets = (job.trainingDatasets ?? []).flatMap((d) => (d.fileId === null ? [] : [d.fileId]));
+    const ids = [...new Set([...job.trainingFileIds, ...fromDatasets])].filter(isValidId);
     const files = await Promise.all(
       ids.map((id) =>
         // Deleted since the job was made: left out, the job still resolves. Any other failure fails the field.
