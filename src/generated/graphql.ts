@@ -286,7 +286,7 @@ export type FineTuneJob = {
   creator?: Maybe<Scalars['String']['output']>;
   /**
    * The deployments of this job's output model (`fineTunedModel`), from the first 100 of the caller's deployments; empty
-   * while the job has no output model. `null` with an error when they could not be read; the job still resolves.
+   * until the job has `SUCCEEDED` (its output model exists only then). `null` with an error when they could not be read; the job still resolves.
    */
   deployments?: Maybe<Array<Deployment>>;
   /**

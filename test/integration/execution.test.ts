@@ -31,8 +31,8 @@ describe('a list keeps every element', () => {
 
 describe('variables inside a JSON literal', () => {
   const CREATE = `mutation($n: Int) {
-    createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"],
-      hyperParameters: { nEpochs: $n, batchSize: 8, maxLength: 2048, extra: { a_flag: 1, b_steps: $n, nested: { c: [$n, "x"] } } } }) { id }
+    createFineTuneJob(input: { model: "wan2.5-i2v-preview", trainingType: "efficient_sft", trainingFileIds: ["file-ft-0001"],
+      hyperParameters: { nEpochs: $n, extra: { a_flag: 1, b_steps: $n, nested: { c: [$n, "x"] } } } }) { id }
   }`;
 
   it('reach the upstream with their values, at any depth of the literal', async () => {
