@@ -74,8 +74,10 @@ export const FineTuneJob: FineTuneJobResolvers = {
 
 /**
  * What each field costs upstream, at most. The list is one call whatever the page. `FineTuneJob.trainingFiles` makes
- * one call per distinct file of the operation; declared as one per job (jobs name one file as a rule), so a job with
- * several files costs more than the budget counts.
+ * one call per distinct file of the operation (the loader de-duplicates across jobs, datasets included). How many
+ * files a job names is known only once it is read, so the estimate made before execution counts one per job (the
+ * usual case); every read beyond is counted by the run-time budget (src/context.ts), which stops the operation at
+ * `maxUpstreamCalls` (test/integration/field-costs.test.ts).
  */
 export const costs: FieldCosts = {
   Query: {
