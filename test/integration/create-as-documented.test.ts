@@ -309,7 +309,7 @@ describe('the emulator checks creates as DashScope documents them (raw HTTP)', (
 
   it('requires n_epochs, batch_size and max_length for text and VL models, not for Wan', async () => {
     for (const missing of Object.keys(hyper)) {
-      const { [missing]: _left, ...rest } = hyper as Record<string, number>;
+      const rest = Object.fromEntries(Object.entries(hyper).filter(([key]) => key !== missing));
       expect(await post({ model: 'qwen3-vl-8b-instruct', training_datasets: [file], hyper_parameters: rest })).toMatchObject(
         refused(missing),
       );

@@ -30,7 +30,6 @@ const DatasetModel = z.looseObject({
 /** Kept as sent (the idempotency search compares them); read element by element in `toDatasets`. */
 const datasetList = z.array(z.unknown()).nullish().catch(null);
 
-
 export const ErrorEnvelopeModel = z.looseObject({
   code: z.string().optional().catch(undefined),
   message: z.string().optional().catch(undefined),
