@@ -124,6 +124,7 @@ describe('datasets: { fileId } or { ossMount }, sent in DashScope shapes', () =>
     ['rollout without a reinforcement training type', { ...base, rollout: { n: 8 } }, 'input.rollout'],
     ['rewards with trainingType sft', { ...base, trainingType: 'sft', rewards: [{ name: 'accuracy' }] }, 'input.rewards'],
     ['a rollout that is not an object', { ...base, trainingType: 'reinforcement', rollout: [1, 2] }, 'input.rollout'],
+    ['a rollout key with a line break', { ...base, trainingType: 'reinforcement', rollout: { 'a\nb': 1 } }, 'input.rollout'],
     ['a resourceConfig that is a string', { ...base, trainingType: 'reinforcement', resourceConfig: 'big' }, 'input.resourceConfig'],
     ['a text model without nEpochs', { ...base, hyperParameters: { batchSize: 8, maxLength: 2048 } }, 'input.hyperParameters.nEpochs'],
     ['a text model without batchSize', { ...base, hyperParameters: { nEpochs: 1, maxLength: 2048 } }, 'input.hyperParameters.batchSize'],

@@ -27,7 +27,7 @@ const CONTROL = /\p{Cc}/u;
 const hasControlChars = (value: unknown): boolean =>
   typeof value === 'string'
     ? CONTROL.test(value)
-    : typeof value === 'object' && value !== null && Object.values(value).some(hasControlChars);
+    : typeof value === 'object' && value !== null && Object.entries(value).some(([k, v]) => CONTROL.test(k) || hasControlChars(v));
 const text = (max: number) =>
   z
     .string()
