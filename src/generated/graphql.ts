@@ -86,7 +86,7 @@ export type CreateDeploymentInput = {
   capacity?: Scalars['Int']['input'];
   /** The model to serve: a job's `fineTunedModel` or an exported checkpoint's model name. */
   modelName: Scalars['String']['input'];
-  /** The deployment plan, e.g. `lora` (DashScope's default for fine-tuned models) or `full`: lower-case letters, digits, `_`. */
+  /** The deployment plan, e.g. `lora` or `full` (without one, DashScope chooses): lower-case letters, digits, `_`. */
   plan?: InputMaybe<Scalars['String']['input']>;
   /** Makes the deployment's id unique when the model is already deployed: 1 to 32 letters, digits, `-` or `_`. */
   suffix?: InputMaybe<Scalars['String']['input']>;
