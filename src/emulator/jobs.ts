@@ -181,7 +181,8 @@ export function jobView(job: StoredJob, now: number, clock: NaiveClock): Record<
   if (job.kind === 'raw') return job.raw;
   const state = jobState(job, now);
   const view: Record<string, unknown> = { job_id: job.id, job_name: job.fields.job_name, status: state.status };
-  if (state.status === 'SUCCEEDED') view.finetuned_output = job.finetunedOutput;
+  // §6.14: the output model's id is there from PENDING (the Wan and CosyVoice examples), not only once SUCCEEDED.
+  if (job.outputCounters || state.status === 'SUCCEEDED') view.finetuned_output = job.finetunedOutput;
   Object.assign(view, job.fields);
   if (state.endMs !== undefined) view.end_time = clock.jobTime(state.endMs);
   if (state.status === 'SUCCEEDED') view.usage = job.usageTokens;

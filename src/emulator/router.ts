@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import * as deployments from './handlers/deployments.js';
 import * as files from './handlers/files.js';
+import { openAiError } from './handlers/files.js';
 import * as jobs from './handlers/jobs.js';
 import { errorReply, notFound, type Reply } from './http.js';
 import type { EmulatorState, Handler } from './state.js';
@@ -19,7 +20,8 @@ interface RouteSpec {
 
 const FINE_TUNES = '/api/v1/fine-tunes';
 const DEPLOYMENTS = '/api/v1/deployments';
-const FILES = '/compatible-mode/v1/files';
+const COMPATIBLE_ROOT = '/compatible-mode/';
+const FILES = `${COMPATIBLE_ROOT}v1/files`;
 
 export const ROUTES = [
   { name: 'create', method: 'POST', path: FINE_TUNES, handler: jobs.create },
@@ -147,7 +149,12 @@ export async function dispatch(
   state: EmulatorState,
 ): Promise<Reply> {
   const account = request.apiKey === undefined ? undefined : state.accounts.get(request.apiKey);
-  if (!account) return errorReply(401, 'InvalidApiKey', 'Invalid API-key provided.');
+  if (!account) {
+    // The OpenAI-compatible routes answer in OpenAI's error shape, as DashScope's compatible mode does [INF: wording].
+    return request.req.url?.startsWith(COMPATIBLE_ROOT)
+      ? openAiError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key')
+      : errorReply(401, 'InvalidApiKey', 'Invalid API-key provided.');
+  }
   const workspace = request.req.headers['x-dashscope-workspace'];
   if (workspace !== undefined && workspace !== account.account.workspaceId) {
     return errorReply(404, 'WorkSpaceNotFound', 'WorkSpace can not be found.');

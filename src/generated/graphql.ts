@@ -86,30 +86,83 @@ export type CreateDeploymentInput = {
   capacity?: Scalars['Int']['input'];
   /** The model to serve: a job's `fineTunedModel` or an exported checkpoint's model name. */
   modelName: Scalars['String']['input'];
-  /** The deployment plan, e.g. `lora` (DashScope's default for fine-tuned models) or `full`: lower-case letters, digits, `_`. */
+  /** The deployment plan, e.g. `lora` or `full` (without one, DashScope chooses): lower-case letters, digits, `_`. */
   plan?: InputMaybe<Scalars['String']['input']>;
   /** Makes the deployment's id unique when the model is already deployed: 1 to 32 letters, digits, `-` or `_`. */
   suffix?: InputMaybe<Scalars['String']['input']>;
 };
 
-/** What to train: the fields of DashScope's create-job request. */
+/**
+ * What to train: the fields of DashScope's create-job request (docs/upstream.md §6.1, §6.2). Every field given is sent
+ * upstream or refused (`BAD_USER_INPUT` naming it), never dropped. For text and VL models (`qwen…`, `qwq…`),
+ * `hyperParameters.nEpochs`, `batchSize` and `maxLength` are required, because DashScope requires them (they drive the
+ * cost); image and video (`wan…`) and CosyVoice models take their own hyper-parameters (`hyperParameters.extra`).
+ */
 export type CreateFineTuneJobInput = {
   /** A suffix placed in the output model's id (`{model}-{suffix}-{jobId}`). */
   finetunedOutputSuffix?: InputMaybe<Scalars['String']['input']>;
-  /** Hyper-parameters to set; those left out take DashScope's defaults. */
+  /** Hyper-parameters to set; only the ones given are sent (see the input's description for the required ones). */
   hyperParameters?: InputMaybe<HyperParametersInput>;
-  /** A display name for the job (DashScope's default: the job id). */
+  /** A display name for the job; without one DashScope generates a name. */
   jobName?: InputMaybe<Scalars['String']['input']>;
   /** The base model id (e.g. `qwen3-8b`) or the `fineTunedModel` of an earlier job to train further. */
   model: Scalars['String']['input'];
   /** The name of the output model. */
   modelName?: InputMaybe<Scalars['String']['input']>;
-  /** File ids of the training data (from DashScope's file API); at least one. */
-  trainingFileIds: Array<Scalars['String']['input']>;
-  /** `sft` (default upstream), `efficient_sft` (LoRA), `cpt`, `dpo_full`, `dpo_lora` or `reinforcement`. */
+  /** Reinforcement jobs: DashScope's `resource_config` object, sent as given; the same bounds and rule as `rollout`. */
+  resourceConfig?: InputMaybe<Scalars['JSON']['input']>;
+  /** Reinforcement jobs: DashScope's `rewards` (an object or a list), sent as given; the same bounds and rule as `rollout`. */
+  rewards?: InputMaybe<Scalars['JSON']['input']>;
+  /**
+   * Reinforcement jobs: DashScope's `rollout` object, sent as given (its fields are not documented, so it is not typed).
+   * An object of at most 16 KiB of JSON; only with a `trainingType` that is not one of the supervised or preference
+   * types (`sft`, `efficient_sft`, `cpt`, `dpo_full`, `dpo_lora`), e.g. `reinforcement`.
+   */
+  rollout?: InputMaybe<Scalars['JSON']['input']>;
+  /**
+   * The training data, 1 to 100 sources, each an uploaded file (`{ fileId }`) or a file in an OSS bucket
+   * (`{ ossMount: { region, bucket, filePath } }`), sent as DashScope's `training_datasets`. Give this or the
+   * deprecated `trainingFileIds`, not both.
+   */
+  trainingDatasets?: InputMaybe<Array<DatasetInput>>;
+  /**
+   * File ids of the training data, sent as DashScope's older `training_file_ids`.
+   * @deprecated Use `trainingDatasets: [{ fileId }]`. Still accepted and sent as DashScope's `training_file_ids`.
+   */
+  trainingFileIds?: InputMaybe<Array<Scalars['String']['input']>>;
+  /**
+   * The kind of training: DashScope documents `sft` (full; what it applies when none is given), `efficient_sft` (LoRA),
+   * `cpt`, `dpo_full`, `dpo_lora` and `reinforcement`; Wan image/video and CosyVoice models take only `efficient_sft`.
+   * Any other value of lower-case letters, digits and `_` (starting with a letter, at most 64) is sent as given, so that
+   * types DashScope adds work without a gateway release; DashScope refuses the ones it does not know.
+   */
   trainingType?: InputMaybe<Scalars['String']['input']>;
-  /** File ids of the validation data; without them DashScope splits the training data (see `split`). */
+  /** The validation data, in the same shape; without it DashScope splits the training data (see `split`). */
+  validationDatasets?: InputMaybe<Array<DatasetInput>>;
+  /**
+   * File ids of the validation data, sent as DashScope's older `validation_file_ids`.
+   * @deprecated Use `validationDatasets: [{ fileId }]`. Still accepted and sent as DashScope's `validation_file_ids`.
+   */
   validationFileIds?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+/** A training or validation data source of a job, as DashScope echoes it. */
+export type Dataset = {
+  __typename?: 'Dataset';
+  /** The file id, for a `file_id` source. */
+  fileId?: Maybe<Scalars['String']['output']>;
+  /** The OSS file, for an `oss_mount` source. */
+  ossMount?: Maybe<OssMount>;
+  /** `file_id`, `oss_mount`, or a kind DashScope adds. */
+  sourceType?: Maybe<Scalars['String']['output']>;
+};
+
+/** One training or validation data source: exactly one of `fileId` and `ossMount` (`BAD_USER_INPUT` otherwise). */
+export type DatasetInput = {
+  /** A file id from the files API (`uploadTrainingFile`, `trainingFiles`), sent as `{data_source_type: "file_id"}`. */
+  fileId?: InputMaybe<Scalars['String']['input']>;
+  /** A file in an OSS bucket that DashScope mounts, sent as `{data_source_type: "oss_mount"}`. */
+  ossMount?: InputMaybe<OssMountInput>;
 };
 
 /** The answer to `deleteFineTuneJob`. */
@@ -233,7 +286,7 @@ export type FineTuneJob = {
   creator?: Maybe<Scalars['String']['output']>;
   /**
    * The deployments of this job's output model (`fineTunedModel`), from the first 100 of the caller's deployments; empty
-   * while the job has no output model. `null` with an error when they could not be read; the job still resolves.
+   * until the job has `SUCCEEDED` (its output model exists only then). `null` with an error when they could not be read; the job still resolves.
    */
   deployments?: Maybe<Array<Deployment>>;
   /**
@@ -245,7 +298,11 @@ export type FineTuneJob = {
   endedAt?: Maybe<Scalars['DateTime']['output']>;
   /** Why the job failed, for `FAILED` jobs that carry a code or message; otherwise `null`. */
   failure?: Maybe<JobFailure>;
-  /** The id of the model the job produced (`finetuned_output`), to use for inference or deployment. */
+  /**
+   * The id of the model the job produces (`finetuned_output`), to use for inference or deployment once the job
+   * `SUCCEEDED`. Some families show it from `PENDING` on (docs/upstream.md §6.14), others only at the end: `null` until
+   * DashScope names it.
+   */
   fineTunedModel?: Maybe<Scalars['String']['output']>;
   /** The upstream task group, usually `llm`. */
   group?: Maybe<Scalars['String']['output']>;
@@ -263,17 +320,20 @@ export type FineTuneJob = {
   model: Scalars['String']['output'];
   /** UID of the last account that acted on the job (e.g. a sub-account that canceled it). */
   modifier?: Maybe<Scalars['String']['output']>;
-  /** The job's display name (`job_name`); by default the job id. */
+  /** The job's display name (`job_name`): the one given at creation, or the one DashScope generated. */
   name?: Maybe<Scalars['String']['output']>;
   /** Checkpoints produced so far (`output_cnt`). */
   outputCount?: Maybe<Scalars['Int']['output']>;
   /** Where the job stands; `UNKNOWN` for any status string the gateway does not know. */
   status: FineTuneJobStatus;
-  /** File ids of the training data. */
+  /** The training data sources (`training_datasets`); `null` when DashScope's answer has none (a job made with file ids). */
+  trainingDatasets?: Maybe<Array<Dataset>>;
+  /** File ids of the training data (DashScope's older `training_file_ids`; empty for a job made with datasets). */
   trainingFileIds: Array<Scalars['String']['output']>;
   /**
-   * The files of the job's `trainingFileIds` that still exist, in that order: a file deleted since is left out rather
-   * than failing the job. One upstream read per distinct file of the operation.
+   * The files of the job's `trainingFileIds` and of its `trainingDatasets` of kind `file_id` that still exist, in that
+   * order: a file deleted since is left out rather than failing the job. One upstream read per distinct file of the
+   * operation.
    */
   trainingFiles: Array<TrainingFile>;
   /** `sft`, `efficient_sft` (LoRA), `cpt`, `dpo_full`, `dpo_lora` or another upstream value. */
@@ -284,6 +344,8 @@ export type FineTuneJob = {
   usageTokens?: Maybe<Scalars['SafeInt']['output']>;
   /** UID of the main account. */
   userIdentity?: Maybe<Scalars['String']['output']>;
+  /** The validation data sources (`validation_datasets`); `null` when DashScope's answer has none. */
+  validationDatasets?: Maybe<Array<Dataset>>;
   /** File ids of the validation data; empty when the upstream splits the training data. */
   validationFileIds: Array<Scalars['String']['output']>;
   /**
@@ -377,9 +439,12 @@ export type HyperParameters = {
   weightDecay?: Maybe<Scalars['Float']['output']>;
 };
 
-/** Hyper-parameters of a new job. Only the ones given are sent; DashScope applies its defaults to the rest. */
+/**
+ * Hyper-parameters of a new job. Only the ones given are sent; for the rest DashScope applies its own values (documented
+ * per model family in its docs, not promised here).
+ */
 export type HyperParametersInput = {
-  /** `batch_size`, at least 1. */
+  /** `batch_size`, at least 1. Required for text and VL models. */
   batchSize?: InputMaybe<Scalars['Int']['input']>;
   /** `eval_steps`, at least 1. */
   evalSteps?: InputMaybe<Scalars['Int']['input']>;
@@ -398,9 +463,9 @@ export type HyperParametersInput = {
   loraRank?: InputMaybe<Scalars['Int']['input']>;
   /** `lr_scheduler_type`, e.g. `cosine`, `linear`. */
   lrSchedulerType?: InputMaybe<Scalars['String']['input']>;
-  /** `max_length`: longest sample in tokens, at least 1. */
+  /** `max_length`: longest sample in tokens, at least 1. Required for text and VL models. */
   maxLength?: InputMaybe<Scalars['Int']['input']>;
-  /** `n_epochs`: passes over the training data, at least 1. */
+  /** `n_epochs`: passes over the training data, at least 1. Required for text and VL models. */
   nEpochs?: InputMaybe<Scalars['Int']['input']>;
   /** `save_steps`, at least 1. */
   saveSteps?: InputMaybe<Scalars['Int']['input']>;
@@ -592,6 +657,33 @@ export type MutationExportCheckpointArgs = {
 export type MutationScaleDeploymentArgs = {
   capacity: Scalars['Int']['input'];
   id: Scalars['ID']['input'];
+};
+
+/** A dataset file in Alibaba Cloud OSS (`mount_storage`). */
+export type OssMount = {
+  __typename?: 'OssMount';
+  /** The bucket name. */
+  bucket?: Maybe<Scalars['String']['output']>;
+  /** The object's path in the bucket. */
+  filePath?: Maybe<Scalars['String']['output']>;
+  /** The bucket's region. */
+  region?: Maybe<Scalars['String']['output']>;
+};
+
+/** A dataset file in Alibaba Cloud OSS (DashScope's `mount_storage`). OSS mounts do not take ZIP files. */
+export type OssMountInput = {
+  /** The bucket name, as OSS names buckets: 3 to 63 lower-case letters, digits and `-`, starting and ending with a letter or digit. */
+  bucket: Scalars['String']['input'];
+  /**
+   * The object's path in the bucket, e.g. `dataset/data.jsonl`: 1 to 1023 letters, digits and `_ . - /`, without a
+   * leading `/`, empty, `.` or `..` segments; not a `.zip` file.
+   */
+  filePath: Scalars['String']['input'];
+  /**
+   * The bucket's region, e.g. `cn-beijing` or `ap-southeast-1` (the two DashScope documents for OSS mounts): lower-case
+   * letters, digits and `-`.
+   */
+  region: Scalars['String']['input'];
 };
 
 export type Query = {
@@ -871,6 +963,8 @@ export type ResolversTypes = ResolversObject<{
   CostEstimate: ResolverTypeWrapper<CostEstimateRecord>;
   CreateDeploymentInput: CreateDeploymentInput;
   CreateFineTuneJobInput: CreateFineTuneJobInput;
+  Dataset: ResolverTypeWrapper<Dataset>;
+  DatasetInput: DatasetInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DeleteFineTuneJobPayload: ResolverTypeWrapper<DeleteFineTuneJobPayload>;
   Deployment: ResolverTypeWrapper<DeploymentRecord>;
@@ -890,6 +984,8 @@ export type ResolversTypes = ResolversObject<{
   JobLogLine: ResolverTypeWrapper<JobLogLine>;
   JobLogs: ResolverTypeWrapper<JobLogs>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  OssMount: ResolverTypeWrapper<OssMount>;
+  OssMountInput: OssMountInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -908,6 +1004,8 @@ export type ResolversParentTypes = ResolversObject<{
   CostEstimate: CostEstimateRecord;
   CreateDeploymentInput: CreateDeploymentInput;
   CreateFineTuneJobInput: CreateFineTuneJobInput;
+  Dataset: Dataset;
+  DatasetInput: DatasetInput;
   DateTime: Scalars['DateTime']['output'];
   DeleteFineTuneJobPayload: DeleteFineTuneJobPayload;
   Deployment: DeploymentRecord;
@@ -924,6 +1022,8 @@ export type ResolversParentTypes = ResolversObject<{
   JobLogLine: JobLogLine;
   JobLogs: JobLogs;
   Mutation: Record<PropertyKey, never>;
+  OssMount: OssMount;
+  OssMountInput: OssMountInput;
   Query: Record<PropertyKey, never>;
   SafeInt: Scalars['SafeInt']['output'];
   String: Scalars['String']['output'];
@@ -954,6 +1054,12 @@ export type CostEstimateResolvers<ContextType = GatewayContext, ParentType exten
   isFinal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   pricedModel?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   unitPricePer1kTokens?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
+export type DatasetResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Dataset'] = ResolversParentTypes['Dataset']> = ResolversObject<{
+  fileId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  ossMount?: Resolver<Maybe<ResolversTypes['OssMount']>, ParentType, ContextType>;
+  sourceType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1009,12 +1115,14 @@ export type FineTuneJobResolvers<ContextType = GatewayContext, ParentType extend
   name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   outputCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['FineTuneJobStatus'], ParentType, ContextType>;
+  trainingDatasets?: Resolver<Maybe<Array<ResolversTypes['Dataset']>>, ParentType, ContextType>;
   trainingFileIds?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   trainingFiles?: Resolver<Array<ResolversTypes['TrainingFile']>, ParentType, ContextType>;
   trainingType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   upstreamStatus?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   usageTokens?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
   userIdentity?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  validationDatasets?: Resolver<Maybe<Array<ResolversTypes['Dataset']>>, ParentType, ContextType>;
   validationFileIds?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   validationResults?: Resolver<Maybe<Array<ResolversTypes['ValidationResult']>>, ParentType, ContextType>;
   workspaceId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1079,6 +1187,12 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   scaleDeployment?: Resolver<ResolversTypes['Deployment'], ParentType, ContextType, RequireFields<MutationScaleDeploymentArgs, 'capacity' | 'id'>>;
 }>;
 
+export type OssMountResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['OssMount'] = ResolversParentTypes['OssMount']> = ResolversObject<{
+  bucket?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  filePath?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   deployment?: Resolver<Maybe<ResolversTypes['Deployment']>, ParentType, ContextType, RequireFields<QueryDeploymentArgs, 'id'>>;
   deployments?: Resolver<ResolversTypes['DeploymentPage'], ParentType, ContextType, RequireFields<QueryDeploymentsArgs, 'page' | 'pageSize'>>;
@@ -1138,6 +1252,7 @@ export type ValidationResultResolvers<ContextType = GatewayContext, ParentType e
 export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   CheckpointSummary?: CheckpointSummaryResolvers<ContextType>;
   CostEstimate?: CostEstimateResolvers<ContextType>;
+  Dataset?: DatasetResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DeleteFineTuneJobPayload?: DeleteFineTuneJobPayloadResolvers<ContextType>;
   Deployment?: DeploymentResolvers<ContextType>;
@@ -1150,6 +1265,7 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   JobLogLine?: JobLogLineResolvers<ContextType>;
   JobLogs?: JobLogsResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  OssMount?: OssMountResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
   Subscription?: SubscriptionResolvers<ContextType>;

@@ -7,7 +7,8 @@ import { startStack, type Stack } from '../support/stack.js';
 
 const available = chromiumAvailable('CORS');
 
-const CREATE = 'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }';
+const CREATE =
+  'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }';
 
 /** Script run in a page: POSTs the query and the mutation to the gateway, reports what it could read (or the error). */
 function attackScript(gatewayUrl: string): string {

@@ -72,7 +72,7 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     const page = await browser.newPage();
     const created = await run(
       page,
-      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id status } }',
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id status } }',
     );
     await expect.poll(created, { timeout: 15_000 }).toContain('"status": "PENDING"');
     const id = /"id": "(ft-[^"]+)"/.exec(await created())![1]!;
@@ -86,7 +86,7 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
 
     const second = await run(
       page,
-      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }',
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }',
     );
     await expect.poll(second, { timeout: 15_000 }).toContain('"id"');
     const other = /"id": "(ft-[^"]+)"/.exec(await second())![1]!;

@@ -18,7 +18,9 @@ const WATCH = gql`
 `;
 const CREATE = gql`
   mutation Create {
-    createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) {
+    createFineTuneJob(
+      input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }
+    ) {
       id
       status
     }
@@ -139,7 +141,7 @@ describe('multipart subscriptions and persisted queries over plain HTTP', () => 
 
   it('keeps a quiet multipart stream alive with {} heartbeats, every 5 s', async () => {
     const created = await stack.ok<{ createFineTuneJob: { id: string } }>(
-      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }',
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }',
     );
     const response = await post(
       { query: `subscription { fineTuneJobUpdated(id: "${created.createFineTuneJob.id}") { status } }` },

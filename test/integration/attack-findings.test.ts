@@ -308,7 +308,14 @@ describe('attack findings: control characters in create input', () => {
   afterAll(() => stack.close());
 
   it.each([
-    ['model', { model: 'qwen3-8b\r\nX-Injected: 1', trainingFileIds: ['file-ft-0001'] }],
+    [
+      'model',
+      {
+        model: 'qwen3-8b\r\nX-Injected: 1',
+        trainingFileIds: ['file-ft-0001'],
+        hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 },
+      },
+    ],
     ['jobName', { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], jobName: 'a\u0000b' }],
     ['modelName', { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], modelName: 'x\u001b[31mred' }],
   ])('refuses a control character in %s with BAD_USER_INPUT and never calls upstream', async (_field, input) => {

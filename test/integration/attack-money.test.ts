@@ -13,7 +13,7 @@ import { graphqlWs } from '../support/transports.js';
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name model hyperParameters { raw } }
 }`;
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
+const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
 const newKey = () => `attack-${Math.random().toString(36).slice(2)}`;
 
 describe('attack: one intent, two paid jobs', () => {
@@ -120,12 +120,12 @@ describe("attack: a caller-named create reconciled to another intent's job", () 
   it('the retry does not return a job made with other hyper-parameters as the job of this intent', async () => {
     const key = newKey();
     const jobName = `nightly-${key}`;
-    const mine = { ...input, jobName, hyperParameters: { nEpochs: 3 } };
+    const mine = { ...input, jobName, hyperParameters: { ...input.hyperParameters, nEpochs: 3 } };
     // The first attempt is lost before DashScope acted on it (a reset without `processed`): no job was made.
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset' } });
     expect(errorOf(await stack.gql(CREATE, { input: mine, key })).extensions).toMatchObject({ jobMayExist: true });
     // Meanwhile a colleague (or another tab) creates a job with the same name, model and files, but 5 epochs.
-    const other = await stack.ok(CREATE, { input: { ...mine, hyperParameters: { nEpochs: 5 } } });
+    const other = await stack.ok(CREATE, { input: { ...mine, hyperParameters: { ...mine.hyperParameters, nEpochs: 5 } } });
     // The retry of the 3-epoch intent must not be answered with the 5-epoch job.
     const retried = await stack.gql(CREATE, { input: mine, key });
     if (retried.body.errors) {
@@ -188,7 +188,7 @@ describe('attack: a create with a silently altered parameter', () => {
     [
       'an inline literal',
       JSON.stringify({
-        query: `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: {extra: {scale: 1e400}}}) { id hyperParameters { raw } } }`,
+        query: `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048, extra: {scale: 1e400}}}) { id hyperParameters { raw } } }`,
       }),
     ],
   ])('a number in extra too large for a double (1e400, via %s) is refused, never sent as null', async (_how, body) => {
@@ -205,7 +205,7 @@ describe('attack: a create with a silently altered parameter', () => {
     ['an integer-valued float beyond 2^53', '{ big: [1, 1.5e300] }', 'big[1] is an integer beyond'],
   ])('%s in an inline extra is refused, pointing at it, and nothing is sent', async (_how, extra, message) => {
     const response = await stack.gql(
-      `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: {extra: ${extra}}}) { id } }`,
+      `mutation { createFineTuneJob(input: {model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048, extra: ${extra}}}) { id } }`,
     );
     const error = response.body.errors?.[0];
     expect(error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });

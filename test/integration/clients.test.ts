@@ -22,7 +22,10 @@ const QUERY = 'query Job($id: ID!) { fineTuneJob(id: $id) { id status } }';
 const MUTATION =
   'mutation Create($input: CreateFineTuneJobInput!, $key: String) { createFineTuneJob(input: $input, idempotencyKey: $key) { id model } }';
 const SUBSCRIPTION = 'subscription Watch($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }';
-const createVariables = () => ({ input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] }, key: randomUUID() });
+const createVariables = () => ({
+  input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } },
+  key: randomUUID(),
+});
 
 /** What a client must show for the four operations, whatever its API. */
 interface Driver {

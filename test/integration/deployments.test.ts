@@ -288,8 +288,9 @@ describe('deployments against the emulator', () => {
     });
 
     it('is empty without an output model, at no upstream cost', async () => {
+      // A failed job: DashScope may still name its output model (§6.14), which was never made.
       const { fineTuneJob } = await stack.ok(JOB, { id: SEED_JOB_IDS.failed });
-      expect(fineTuneJob).toMatchObject({ fineTunedModel: null, deployments: [] });
+      expect(fineTuneJob).toMatchObject({ deployments: [] });
       expect(deploymentCalls(stack)).toBe(0);
     });
 

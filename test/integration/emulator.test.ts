@@ -86,7 +86,15 @@ function expectError(answer: Answer, status: number, code: string, message?: str
 const createBody = {
   model: 'qwen3-8b',
   training_file_ids: ['file-ft-a', 'file-ft-b'],
-  hyper_parameters: { n_epochs: 2, batch_size: 8, learning_rate: '1.6e-5', save_strategy: 'steps', save_steps: 50, save_total_limit: 2 },
+  hyper_parameters: {
+    n_epochs: 2,
+    batch_size: 8,
+    max_length: 2048,
+    learning_rate: '1.6e-5',
+    save_strategy: 'steps',
+    save_steps: 50,
+    save_total_limit: 2,
+  },
   finetuned_output_suffix: 'demo',
 };
 
@@ -230,7 +238,8 @@ describe('job lifecycle', () => {
       creator: ALICE.userId,
     });
     expect(job.end_time).toBeUndefined();
-    expect(job.finetuned_output).toBeUndefined();
+    // §6.14: the output model's id is there from PENDING on.
+    expect(job.finetuned_output).toBe(`qwen3-8b-demo-${job.job_id}`);
 
     const statusAt = async (ms: number) => {
       clock = START + ms;
@@ -514,7 +523,11 @@ describe('faults and stats', () => {
     emulator.resetStats();
     for (const route of ROUTES) {
       const path = route.path.replace(/:(\w+)/g, '$1-1');
-      expectError(await call(path, { method: route.method, key: null }), 401, 'InvalidApiKey');
+      const refused = await call(path, { method: route.method, key: null });
+      // The OpenAI-compatible routes answer in OpenAI's shape (§6.12), the others in DashScope's envelope.
+      if (route.path.startsWith('/compatible-mode/'))
+        expect([refused.status, refused.json]).toEqual([401, { error: expect.objectContaining({ code: 'invalid_api_key' }) }]);
+      else expectError(refused, 401, 'InvalidApiKey');
       emulator.injectFault({ match: { route: route.name }, times: 1, fault: { kind: 'status', status: 503, code: 'Faulted' } });
       expectError(await call(path, { method: route.method }), 503, 'Faulted');
     }

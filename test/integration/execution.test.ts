@@ -31,7 +31,7 @@ describe('a list keeps every element', () => {
 
 describe('variables inside a JSON literal', () => {
   const CREATE = `mutation($n: Int) {
-    createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"],
+    createFineTuneJob(input: { model: "wan2.5-i2v-preview", trainingType: "efficient_sft", trainingFileIds: ["file-ft-0001"],
       hyperParameters: { nEpochs: $n, extra: { a_flag: 1, b_steps: $n, nested: { c: [$n, "x"] } } } }) { id }
   }`;
 

@@ -45,12 +45,42 @@ describe('declared field costs against the emulator', () => {
   });
 
   it('each mutation makes the calls its cost declares: a cancel re-reads the job', async () => {
-    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"] }) { id } }`;
+    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }`;
     const { createFineTuneJob } = await stack.ok<{ createFineTuneJob: { id: string } }>(create);
     expect(stack.upstreamCalls()).toBe(estimate(create));
     stack.emulator.resetStats();
     await expectCallsAsEstimated(`mutation { cancelFineTuneJob(id: "${createFineTuneJob.id}") { id status } }`);
     stack.emulator.resetStats();
     await expectCallsAsEstimated(`mutation { deleteFineTuneJob(id: "${SEED_JOB_IDS.failed}") { deleted } }`);
+  });
+});
+
+describe('FineTuneJob.trainingFiles: one upstream read per distinct file of the operation', () => {
+  const FILES = `query($ids: [ID!]!) { fineTuneJobsByIds(ids: $ids) { id trainingFileIds trainingFiles { id } } }`;
+
+  it('reads each distinct file once, across the jobs and their datasets, and counts those reads against the budget', async () => {
+    // bigUsage names two files, contractExample one, cosyVoice one through its datasets (§6.1).
+    const ids = [SEED_JOB_IDS.bigUsage, SEED_JOB_IDS.contractExample, SEED_JOB_IDS.cosyVoice, SEED_JOB_IDS.bigUsage];
+    const { fineTuneJobsByIds: jobs } = await stack.ok<{
+      fineTuneJobsByIds: Array<{ id: string; trainingFileIds: string[]; trainingFiles: Array<{ id: string }> }>;
+    }>(FILES, { ids });
+    const distinct = new Set(jobs.flatMap((job) => job.trainingFiles.map((f) => f.id)));
+    expect(distinct.size).toBe(4);
+    expect(jobs[2]!.trainingFileIds).toEqual([]);
+    expect(jobs[2]!.trainingFiles).toHaveLength(1);
+    expect(stack.upstreamCalls('file-get')).toBe(distinct.size);
+    expect(stack.upstreamCalls('get')).toBe(3);
+  });
+
+  it('stops at the budget: a job with more files than the budget has left gets the maxUpstreamCalls error', async () => {
+    const tight = await startStack({ env: { CACHE_ENABLED: 'false', MAX_UPSTREAM_CALLS: '2' } });
+    try {
+      // One read of the job, then two files: one more than the budget.
+      const { body } = await tight.gql(FILES, { ids: [SEED_JOB_IDS.bigUsage] });
+      expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', limit: 'maxUpstreamCalls' });
+      expect(tight.upstreamCalls()).toBeLessThanOrEqual(2);
+    } finally {
+      await tight.close();
+    }
   });
 });

@@ -33,7 +33,7 @@ const arrays = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 const objects = (depth: number) => '{a:'.repeat(depth - 1) + '{}' + '}'.repeat(depth - 1);
 const createWithExtra = (extraJson: string) =>
   post(`{"query":${JSON.stringify(CREATE)},"variables":{"input":{"model":"qwen3-8b","trainingFileIds":["file-ft-0001"],
-    "hyperParameters":{"extra":${extraJson}}}}}`);
+    "hyperParameters":{"nEpochs":1,"batchSize":8,"maxLength":2048,"extra":${extraJson}}}}}`);
 const depthError = { code: 'BAD_USER_INPUT', limit: 'jsonDepth' };
 
 describe('deeply nested JSON input', () => {
@@ -59,7 +59,7 @@ describe('deeply nested JSON input', () => {
     ['33 levels', `{ deep: ${arrays(32)} }`],
   ])('refuses an inline literal nested too deep (%s) with BAD_USER_INPUT and no upstream call', async (_name, extra) => {
     const { body } = await stack.gql(`mutation {
-      createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { extra: ${extra} } }) { id }
+      createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048, extra: ${extra} } }) { id }
     }`);
     expect(body.errors?.[0]?.extensions).toMatchObject(depthError);
     expect(stack.upstreamCalls()).toBe(0);
@@ -68,9 +68,9 @@ describe('deeply nested JSON input', () => {
   it('keeps a __proto__ key of a JSON literal as data', async () => {
     const { createFineTuneJob } = await stack.ok(`mutation {
       createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-0001"],
-        hyperParameters: { extra: { opts: { __proto__: { polluted: true }, kept: 1 } } } }) { hyperParameters { raw } }
+        hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048, extra: { opts: { __proto__: { polluted: true }, kept: 1 } } } }) { hyperParameters { raw } }
     }`);
-    expect(JSON.stringify(createFineTuneJob.hyperParameters.raw)).toBe('{"opts":{"__proto__":{"polluted":true},"kept":1}}');
+    expect(JSON.stringify(createFineTuneJob.hyperParameters.raw.opts)).toBe('{"__proto__":{"polluted":true},"kept":1}');
   });
 });
 
@@ -102,7 +102,13 @@ describe('internal errors', () => {
 describe('a CR/LF in text that reaches the log', () => {
   it('is refused in a model name before anything goes upstream', async () => {
     stack.emulator.resetStats();
-    const { body } = await stack.gql(CREATE, { input: { model: 'qwen3-8b\r\nERROR forged line', trainingFileIds: ['file-ft-0001'] } });
+    const { body } = await stack.gql(CREATE, {
+      input: {
+        model: 'qwen3-8b\r\nERROR forged line',
+        trainingFileIds: ['file-ft-0001'],
+        hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 },
+      },
+    });
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'input.model' });
     expect(stack.upstreamCalls('create')).toBe(0);
   });
@@ -113,7 +119,9 @@ describe('a CR/LF in text that reaches the log', () => {
       times: 1,
       fault: { kind: 'status', status: 500, message: 'boom\r\nERROR forged line' },
     });
-    const { body } = await stack.gql(CREATE, { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } });
+    const { body } = await stack.gql(CREATE, {
+      input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } },
+    });
     expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
     const warning = lines.find(([, line]) => line.includes('forged line'));
     expect(warning?.[1]).toContain('"boom\\r\\nERROR forged line"');
@@ -187,7 +195,11 @@ describe('x-dashscope-workspace in forward mode', () => {
   );
 
   it('refuses a create with a malformed one, with no upstream call', async () => {
-    const { body } = await forward.gql(CREATE, { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } }, as('a b'));
+    const { body } = await forward.gql(
+      CREATE,
+      { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } } },
+      as('a b'),
+    );
     expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(forward.upstreamCalls()).toBe(0);
   });

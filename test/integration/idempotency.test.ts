@@ -17,7 +17,7 @@ import { startStack, type Stack } from '../support/stack.js';
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name model }
 }`;
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
+const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
 let keys = 0;
 const newKey = () => `intent-${++keys}-${Math.random().toString(36).slice(2)}`;
 
@@ -134,7 +134,7 @@ describe('a create retried with its idempotency key after an ambiguous failure',
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset', processed: true } });
     errorOf(await stack.gql(CREATE, { input, key }));
     stack.emulator.resetStats();
-    const error = errorOf(await stack.gql(CREATE, { input: { ...input, hyperParameters: { nEpochs: 2 } }, key }));
+    const error = errorOf(await stack.gql(CREATE, { input: { ...input, hyperParameters: { ...input.hyperParameters, nEpochs: 2 } }, key }));
     expect(error.extensions).toMatchObject({ code: 'CONFLICT', retryable: false });
     expect(stack.upstreamCalls()).toBe(0);
   });
@@ -301,7 +301,11 @@ describe('a create made on a retry, when the lost attempt is processed later sti
     const marker = idempotencyMarker(
       credentialScope({ apiKey: stack.emulator.demoApiKey, workspace: undefined }),
       key,
-      fingerprintOf({ model: input.model, training_file_ids: input.trainingFileIds }),
+      fingerprintOf({
+        model: input.model,
+        training_file_ids: input.trainingFileIds,
+        hyper_parameters: { n_epochs: 1, batch_size: 8, max_length: 2048 },
+      }),
     );
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'reset' } });
     expect(errorOf(await stack.gql(CREATE, { input, key })).extensions).toMatchObject({ jobMayExist: true });

@@ -11,7 +11,9 @@ const DELETE = `mutation($id: ID!) { deleteFineTuneJob(id: $id) { id deleted } }
 const READ = `query($id: ID!) { fineTuneJob(id: $id) { id status } }`;
 const KEY = DEMO_ACCOUNT.apiKey;
 
-const validInput = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
+/** Text models need these three (§6.1). */
+const REQUIRED = { nEpochs: 1, batchSize: 8, maxLength: 2048 };
+const validInput = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: REQUIRED };
 
 // The emulator's clock: still unless a test makes each upstream call move it on.
 let t = Date.now();
@@ -33,14 +35,14 @@ async function createJob(input: Record<string, unknown> = validInput, key?: stri
 }
 
 describe('createFineTuneJob input validation: BAD_USER_INPUT naming the field, nothing sent upstream', () => {
-  const hyper = (hyperParameters: Record<string, unknown>) => ({ ...validInput, hyperParameters });
+  const hyper = (hyperParameters: Record<string, unknown>) => ({ ...validInput, hyperParameters: { ...REQUIRED, ...hyperParameters } });
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['an empty model', { ...validInput, model: '' }, 'input.model'],
     ['a blank model', { ...validInput, model: '   ' }, 'input.model'],
-    ['no training files', { ...validInput, trainingFileIds: [] }, 'input.trainingFileIds'],
+    ['no training files', { ...validInput, trainingFileIds: [] }, 'input.trainingDatasets'],
     ['an invalid training file id', { ...validInput, trainingFileIds: ['file-1', '../x'] }, 'input.trainingFileIds[1]'],
     ['an invalid validation file id', { ...validInput, validationFileIds: ['a b'] }, 'input.validationFileIds[0]'],
-    ['a training type the contract does not list', { ...validInput, trainingType: 'full_sft' }, 'input.trainingType'],
+    ['a training type that is not a safe name', { ...validInput, trainingType: 'full sft' }, 'input.trainingType'],
     ['nEpochs below 1', hyper({ nEpochs: 0 }), 'input.hyperParameters.nEpochs'],
     ['batchSize below 1', hyper({ batchSize: 0 }), 'input.hyperParameters.batchSize'],
     ['maxLength below 1', hyper({ maxLength: -5 }), 'input.hyperParameters.maxLength'],
@@ -98,7 +100,14 @@ describe('createFineTuneJob input validation: BAD_USER_INPUT naming the field, n
 
   it('accepts the bounds themselves: split 1, warmupRatio 0, loraDropout 0, every training type', async () => {
     const data = await stack.ok(CREATE, { input: hyper({ split: 1, warmupRatio: 0, loraDropout: 0 }) });
-    expect(data.createFineTuneJob.hyperParameters.raw).toEqual({ split: 1, warmup_ratio: 0, lora_dropout: 0 });
+    expect(data.createFineTuneJob.hyperParameters.raw).toEqual({
+      n_epochs: 1,
+      batch_size: 8,
+      max_length: 2048,
+      split: 1,
+      warmup_ratio: 0,
+      lora_dropout: 0,
+    });
     for (const trainingType of ['sft', 'efficient_sft', 'cpt', 'dpo_full', 'dpo_lora', 'reinforcement']) {
       await stack.ok(CREATE, { input: { ...validInput, trainingType } });
     }
@@ -112,19 +121,40 @@ describe('createFineTuneJob', () => {
       ...validInput,
       trainingType: 'efficient_sft',
       jobName: 'my-run',
-      hyperParameters: { nEpochs: 3, learningRate: 1.6e-5, batchSize: null, loraRank: 64, extra: { freeze_vit: true, logging_steps: 5 } },
+      hyperParameters: {
+        ...REQUIRED,
+        nEpochs: 3,
+        learningRate: 1.6e-5,
+        warmupRatio: null,
+        loraRank: 64,
+        extra: { freeze_vit: true, logging_steps: 5 },
+      },
     });
     // What the emulator stored is what it received.
     const { fineTuneJob: job } = await stack.ok(`query($id: ID!) { fineTuneJob(id: $id) { name trainingType hyperParameters { raw } } }`, {
       id,
     });
-    expect(job.hyperParameters.raw).toEqual({ n_epochs: 3, learning_rate: 1.6e-5, lora_rank: 64, freeze_vit: true, logging_steps: 5 });
+    expect(job.hyperParameters.raw).toEqual({
+      n_epochs: 3,
+      batch_size: 8,
+      max_length: 2048,
+      learning_rate: 1.6e-5,
+      lora_rank: 64,
+      freeze_vit: true,
+      logging_steps: 5,
+    });
     expect(job).toMatchObject({ name: 'my-run', trainingType: 'efficient_sft' });
   });
 
-  it('sends no hyper-parameters at all when none is set', async () => {
-    const data = await stack.ok(CREATE, { input: { ...validInput, hyperParameters: { nEpochs: null } } });
-    expect(data.createFineTuneJob).toMatchObject({ status: 'PENDING', trainingType: 'sft', hyperParameters: { raw: {} } });
+  it('sends no hyper-parameters at all when none is set (a family that requires none)', async () => {
+    const input = {
+      model: 'wan2.5-i2v-preview',
+      trainingType: 'efficient_sft',
+      trainingFileIds: ['file-ft-0001'],
+      hyperParameters: { nEpochs: null },
+    };
+    const data = await stack.ok(CREATE, { input });
+    expect(data.createFineTuneJob).toMatchObject({ status: 'PENDING', trainingType: 'efficient_sft', hyperParameters: { raw: {} } });
   });
 
   it('creates one upstream job for a double create with one idempotency key', async () => {
@@ -142,13 +172,16 @@ describe('createFineTuneJob', () => {
 
   it('answers CONFLICT for the same key with another input, and creates nothing more', async () => {
     await createJob(validInput, 'conflict-key');
-    const { body } = await stack.gql(CREATE, { input: { ...validInput, hyperParameters: { nEpochs: 2 } }, key: 'conflict-key' });
+    const { body } = await stack.gql(CREATE, {
+      input: { ...validInput, hyperParameters: { ...REQUIRED, nEpochs: 2 } },
+      key: 'conflict-key',
+    });
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', retryable: false });
     expect(stack.upstreamCalls('create')).toBe(1);
   });
 
   it('treats the same input with keys of extra in another order as the same input', async () => {
-    const input = (extra: Record<string, unknown>) => ({ ...validInput, hyperParameters: { extra } });
+    const input = (extra: Record<string, unknown>) => ({ ...validInput, hyperParameters: { ...REQUIRED, extra } });
     const first = await createJob(input({ a_b: 1, c_d: 2 }), 'order-key');
     expect(await createJob(input({ c_d: 2, a_b: 1 }), 'order-key')).toBe(first);
   });

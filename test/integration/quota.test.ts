@@ -7,7 +7,7 @@ import { startStack, type Stack } from '../support/stack.js';
  */
 
 const CREATE = `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`;
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] };
+const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
 
 let stack: Stack;
 beforeAll(async () => {

@@ -182,7 +182,9 @@ describe('on SIGTERM with an upstream request that hangs', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         query: `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`,
-        variables: { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] } },
+        variables: {
+          input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } },
+        },
       }),
     }).catch(() => 'connection closed');
     await vi.waitFor(() => expect(emulator.stats().inFlight).toBe(1));

@@ -71,7 +71,7 @@ describe('slow clients', () => {
 
   it('keeps streaming an SSE subscription well past the request timeout', async () => {
     const { createFineTuneJob } = await stack.ok<{ createFineTuneJob: { id: string } }>(
-      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id } }',
+      'mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }',
     );
     const started = Date.now();
     const stream = await openSse(stack.url, 'subscription($id: ID!) { fineTuneJobUpdated(id: $id) { status } }', {

@@ -15,7 +15,7 @@ const KEY = DEMO_ACCOUNT.apiKey;
 const TEN_CHECKPOINTS = {
   model: 'qwen3-8b',
   trainingFileIds: ['file-ft-0001'],
-  hyperParameters: { nEpochs: 1, saveStrategy: 'steps', saveSteps: 10, saveTotalLimit: 100 },
+  hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048, saveStrategy: 'steps', saveSteps: 10, saveTotalLimit: 100 },
 };
 
 const statuses = (payloads: StreamPayload[]) => payloads.map((p) => p.data?.fineTuneJobUpdated?.status);

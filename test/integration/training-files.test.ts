@@ -122,7 +122,7 @@ describe('training files against the emulator', () => {
   });
 
   it('FineTuneJob.trainingFiles reads each distinct file once per operation', async () => {
-    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["${SEED_FILE_IDS.first}"] }) { id } }`;
+    const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["${SEED_FILE_IDS.first}"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }`;
     const a = (await stack.ok(create)).createFineTuneJob.id as string;
     const b = (await stack.ok(create)).createFineTuneJob.id as string;
     stack.emulator.resetStats();
@@ -214,8 +214,11 @@ describe('the emulator serves training files in the OpenAI shapes', () => {
     });
   });
 
-  it("answers a missing key in DashScope's envelope, as every route does", async () => {
-    expect(await call('', { key: null })).toMatchObject({ status: 401, body: { code: 'InvalidApiKey' } });
+  it("answers a missing key in OpenAI's shape, as DashScope's compatible mode does", async () => {
+    expect(await call('', { key: null })).toMatchObject({
+      status: 401,
+      body: { error: { type: 'invalid_request_error', code: 'invalid_api_key' } },
+    });
     expect(emulator.stats().byRoute['file-list']).toBeGreaterThan(0);
   });
 });

@@ -89,7 +89,10 @@ const ROWS: Row[] = [
     operation: () => ({
       query:
         'mutation Create($input: CreateFineTuneJobInput!, $key: String) { createFineTuneJob(input: $input, idempotencyKey: $key) { id model } }',
-      variables: { input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'] }, key: randomUUID() },
+      variables: {
+        input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } },
+        key: randomUUID(),
+      },
     }),
     expect: (outcome) => {
       const payload = only(outcome);

@@ -17,7 +17,7 @@ import { startStack, type Stack } from '../support/stack.js';
 type Result = Formatted<Record<string, unknown>, unknown>;
 
 const WATCH = `subscription($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }`;
-const CREATE = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"] }) { id status } }`;
+const CREATE = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingFileIds: ["file-ft-demo"], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id status } }`;
 
 interface Outcome {
   results: Result[];

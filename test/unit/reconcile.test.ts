@@ -34,6 +34,9 @@ function job(id: string, name: string, createdMs: number | null, overrides: Part
     hyperParameters: { raw: {} },
     modelName: null,
     fineTunedModel: null,
+    trainingDatasets: null,
+    validationDatasets: null,
+    reinforcement: {},
     ...overrides,
   } as FineTuneJobRecord;
 }
@@ -306,5 +309,32 @@ describe('IdempotencyStore: the settling window after an unanswered attempt', ()
     const none = new IdempotencyStore<{ id: string }>({ settleMs: 0 });
     await expect(none.run('s', 'k', {}, () => Promise.reject(unanswered()), classes)).rejects.toThrow();
     expect(await none.run('s', 'k', {}, () => Promise.resolve({ id: 'y' }), classes)).toEqual({ id: 'y' });
+  });
+});
+
+describe('compareWithCreate: datasets and reinforcement fields', () => {
+  const oss = { data_source_type: 'oss_mount', mount_storage: { region: 'cn-beijing', bucket: 'b-1', file_path: 'a.jsonl' } };
+  const echoed = (raw: Record<string, unknown>[]) =>
+    raw.map((r) => ({ sourceType: null, fileId: null, ossMount: null, raw: r })) as FineTuneJobRecord['trainingDatasets'];
+  const at = SINCE + 1000;
+  const query: CreatedJobQuery = { ...named, trainingFileIds: undefined, trainingDatasets: [oss], rollout: { n: 8 } };
+  const withData = (datasets: Record<string, unknown>[] | null, reinforcement: FineTuneJobRecord['reinforcement']) =>
+    job('ft-1', 'my-run', at, { trainingFileIds: [], trainingDatasets: datasets && echoed(datasets), reinforcement });
+
+  it('is the job when the datasets and rollout come back as sent', () => {
+    expect(compareWithCreate(withData([oss], { rollout: { n: 8 } }), query)).toBe('yes');
+  });
+  it("is another intent's job when a dataset or the rollout differs", () => {
+    const other = { ...oss, mount_storage: { ...oss.mount_storage, file_path: 'b.jsonl' } };
+    expect(compareWithCreate(withData([other], { rollout: { n: 8 } }), query)).toBe('no');
+    expect(compareWithCreate(withData([oss, oss], { rollout: { n: 8 } }), query)).toBe('no');
+    expect(compareWithCreate(withData([oss], { rollout: { n: 4 } }), query)).toBe('no');
+  });
+  it('cannot tell when the echo lacks them, or adds to them', () => {
+    expect(compareWithCreate(withData(null, { rollout: { n: 8 } }), query)).toBe('maybe');
+    expect(compareWithCreate(withData([oss], {}), query)).toBe('maybe');
+    expect(compareWithCreate(withData([{ ...oss, file_name: 'a.jsonl' }], { rollout: { n: 8 } }), query)).toBe('maybe');
+    // Not sent, but echoed: maybe a default DashScope filled in.
+    expect(compareWithCreate(withData([oss], { rollout: { n: 8 }, rewards: [1] }), query)).toBe('maybe');
   });
 });

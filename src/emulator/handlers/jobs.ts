@@ -53,11 +53,46 @@ function newJobId(account: AccountState, state: EmulatorState, createdAtMs: numb
   }
 }
 
+const TEXT_REQUIRED = ['n_epochs', 'batch_size', 'max_length'] as const;
+/** The regions DashScope documents for OSS-mounted datasets [D:S10]. */
+const OSS_REGIONS = new Set(['cn-beijing', 'ap-southeast-1']);
+
+/** A file id the account does not have (never uploaded, or deleted) [INF: the exact wording is not documented]. */
+function unknownFile(account: AccountState, ids: readonly string[]): Reply | undefined {
+  const missing = ids.find((id) => !account.files.has(id));
+  return missing === undefined ? undefined : invalid(`Invalid parameter: file ${missing} does not exist`);
+}
+
+/**
+ * `training_datasets` / `validation_datasets` (§6.1): each `{data_source_type: "file_id", file_id}` naming a file of
+ * the account, or `{data_source_type: "oss_mount", mount_storage: {region, bucket, file_path}}` in a documented region
+ * and not a ZIP file.
+ */
+function datasetProblem(account: AccountState, field: string, datasets: unknown[]): Reply | undefined {
+  for (const [i, dataset] of datasets.entries()) {
+    const at = `${field}[${i}]`;
+    if (!isRecord(dataset)) return invalid(`Invalid parameter: ${at}`);
+    if (dataset.data_source_type === 'file_id') {
+      if (typeof dataset.file_id !== 'string' || dataset.file_id === '') return invalid(`Invalid parameter: ${at}.file_id`);
+      const missing = unknownFile(account, [dataset.file_id]);
+      if (missing) return missing;
+    } else if (dataset.data_source_type === 'oss_mount') {
+      const mount = dataset.mount_storage;
+      if (!isRecord(mount) || ['region', 'bucket', 'file_path'].some((key) => typeof mount[key] !== 'string' || mount[key] === ''))
+        return invalid(`Invalid parameter: ${at}.mount_storage`);
+      if (!OSS_REGIONS.has(mount.region as string)) return invalid(`Invalid parameter: ${at}.mount_storage.region`);
+      if (/\.zip$/i.test(mount.file_path as string)) return invalid(`OSS mount does not support zip files: ${at}.mount_storage.file_path`);
+    } else return invalid(`Invalid parameter: ${at}.data_source_type`);
+  }
+  return undefined;
+}
+
 export const create: Handler = ({ account, body: raw }, state) => {
   const body = parseJson(raw);
   if (!isRecord(body)) return invalid('Request body must be a JSON object');
   const { model, training_file_ids, validation_file_ids, training_datasets, validation_datasets } = body;
   const { hyper_parameters, training_type, job_name, model_name, finetuned_output_suffix } = body;
+  const { rollout, rewards, resource_config } = body;
   if (typeof model !== 'string' || model === '') return invalid('Missing model');
   if (training_file_ids != null && !isStringArray(training_file_ids)) return invalid('Invalid parameter: training_file_ids');
   if (validation_file_ids != null && !isStringArray(validation_file_ids)) return invalid('Invalid parameter: validation_file_ids');
@@ -68,11 +103,27 @@ export const create: Handler = ({ account, body: raw }, state) => {
   for (const [name, value] of Object.entries({ training_type, job_name, model_name, finetuned_output_suffix })) {
     if (value != null && typeof value !== 'string') return invalid(`Invalid parameter: ${name}`);
   }
+  for (const [name, value] of Object.entries({ rollout, resource_config })) {
+    if (value != null && !isRecord(value)) return invalid(`Invalid parameter: ${name}`);
+  }
+  if (rewards != null && !isRecord(rewards) && !Array.isArray(rewards)) return invalid('Invalid parameter: rewards');
   const trainingType = (training_type as string | undefined) ?? 'sft';
   const baseModel = resolveBaseModel(account, model);
   if (/^(cosyvoice|wan)/.test(baseModel) && trainingType !== 'efficient_sft') {
     return invalid(`The model ${model} does not support training_type: ${trainingType}`);
   }
+  // Text and VL models (§6.1, S2): n_epochs, batch_size and max_length are required; reinforcement is billed otherwise [INF].
+  if (/^(qwen|qwq)/.test(baseModel) && trainingType !== 'reinforcement') {
+    const missing = TEXT_REQUIRED.find((key) => (hyper_parameters as Record<string, unknown> | undefined)?.[key] == null);
+    if (missing) return invalid(`Missing required parameter: hyper_parameters.${missing}`);
+  }
+  // The data last: the checks of the request itself come before looking files up.
+  // Only the datasets' files are looked up: the older `training_file_ids` stay unchecked, as they always were here, so
+  // that accounts without uploads (forward-mode tests) can still create with made-up ids [INF: DashScope checks both].
+  const dataProblem =
+    datasetProblem(account, 'training_datasets', training_datasets ?? []) ??
+    datasetProblem(account, 'validation_datasets', validation_datasets ?? []);
+  if (dataProblem) return dataProblem;
   const t = state.now();
   const used = [...account.jobs.values()].filter((job) => ['RUNNING', 'SUCCEEDED'].includes(jobStatus(job, t))).length;
   if (used >= state.jobQuota) return errorReply(429, 'Throttling', MESSAGES.quota);
@@ -94,6 +145,12 @@ export const create: Handler = ({ account, body: raw }, state) => {
       ...(typeof job_name === 'string' && { jobName: job_name }),
       ...(typeof model_name === 'string' && { modelName: model_name }),
       ...(typeof finetuned_output_suffix === 'string' && finetuned_output_suffix !== '' && { suffix: finetuned_output_suffix }),
+      // Echoed as sent [INF], as the other create fields are.
+      extra: {
+        ...(rollout != null && { rollout }),
+        ...(rewards != null && { rewards }),
+        ...(resource_config != null && { resource_config }),
+      },
       timeline: { pendingMs: phases.pending, queuingMs: phases.queuing, runningMs: phases.running },
     },
     state.clock,

@@ -186,7 +186,8 @@ export const Subscription: SubscriptionResolvers = {
 
 export const FineTuneJob: FineTuneJobResolvers = {
   deployments: async (job, _args, ctx) => {
-    if (!job.fineTunedModel) return [];
+    // DashScope may name the output model from PENDING on (§6.14); it exists to deploy only once the job succeeded.
+    if (!job.fineTunedModel || job.status !== 'SUCCEEDED') return [];
     // One page shared by every job of the operation (the loader de-duplicates it).
     const page = await ctx.loader(deploymentPage).load({ page: 1, pageSize: DEPLOYMENTS_SCANNED });
     return page.deployments.filter((d) => d.modelName === job.fineTunedModel);

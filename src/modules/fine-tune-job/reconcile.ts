@@ -41,9 +41,15 @@ export interface CreatedJobQuery {
   /** Whether `name` is the gateway's marker (unique to this intent). */
   marked: boolean;
   model: string;
-  trainingFileIds: readonly string[];
   /** What else the create sent (absent: not sent), compared with DashScope's echo for a caller-named create. */
+  trainingFileIds?: readonly string[] | undefined;
   validationFileIds?: readonly string[] | undefined;
+  /** `training_datasets` / `validation_datasets` and the reinforcement fields, in their upstream shape. */
+  trainingDatasets?: readonly unknown[] | undefined;
+  validationDatasets?: readonly unknown[] | undefined;
+  rollout?: unknown;
+  rewards?: unknown;
+  resourceConfig?: unknown;
   trainingType?: string | undefined;
   hyperParameters?: Readonly<Record<string, unknown>> | undefined;
   modelName?: string | undefined;
@@ -68,7 +74,8 @@ export function matchesCreate(job: FineTuneJobRecord, query: CreatedJobQuery): b
 export function compareWithCreate(job: FineTuneJobRecord, query: CreatedJobQuery): Verdict {
   if (job.name !== query.name || job.model !== query.model) return 'no';
   if (query.marked) return 'yes';
-  if (!sameList(job.trainingFileIds, query.trainingFileIds)) return 'no';
+  // A create with datasets sends no file ids, and DashScope echoes `[]` (§4).
+  if (!sameList(job.trainingFileIds, query.trainingFileIds ?? [])) return 'no';
   const created = createdMs(job);
   // A job of unknown age may be ours: counting it can only make the search refuse, never create twice.
   if (created !== undefined && created < query.since - CLOCK_SKEW_MS) return 'no';
@@ -97,6 +104,21 @@ export function compareWithCreate(job: FineTuneJobRecord, query: CreatedJobQuery
         : 'maybe',
   );
   weaken(compareHyperParameters(job.hyperParameters.raw, query.hyperParameters ?? {}));
+  weaken(
+    compareEcho(
+      job.trainingDatasets?.map((d) => d.raw),
+      query.trainingDatasets,
+    ),
+  );
+  weaken(
+    compareEcho(
+      job.validationDatasets?.map((d) => d.raw),
+      query.validationDatasets,
+    ),
+  );
+  weaken(compareEcho(job.reinforcement.rollout, query.rollout));
+  weaken(compareEcho(job.reinforcement.rewards, query.rewards));
+  weaken(compareEcho(job.reinforcement.resourceConfig, query.resourceConfig));
   if (query.modelName !== undefined) weaken(job.modelName === null ? 'maybe' : verdictOf(job.modelName === query.modelName));
   // The suffix is echoed only inside the output model's name, which a job has once it succeeded.
   if (query.outputSuffix !== undefined)
@@ -116,6 +138,36 @@ function compareHyperParameters(echoed: Record<string, unknown>, sent: Readonly<
   if (Object.keys(echoed).some((key) => !Object.hasOwn(sent, key))) verdict = 'maybe';
   return verdict;
 }
+
+/**
+ * A field DashScope echoes as a whole (datasets, the reinforcement objects). Sent and echoed: every value sent must come
+ * back equal ('no' on a difference); keys DashScope adds make it uncertain. Sent but not echoed, or echoed but not
+ * sent (other than an empty list): uncertain. Neither: the same.
+ */
+export function compareEcho(echoed: unknown, sent: unknown): Verdict {
+  const empty = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.length === 0);
+  if (sent === undefined) return empty(echoed) ? 'yes' : 'maybe';
+  if (echoed === undefined || echoed === null) return 'maybe';
+  return covers(echoed, sent);
+}
+
+function covers(echoed: unknown, sent: unknown): Verdict {
+  if (Array.isArray(sent)) {
+    if (!Array.isArray(echoed) || echoed.length !== sent.length) return 'no';
+    return worst(sent.map((item, i) => covers(echoed[i], item)));
+  }
+  if (isRecord(sent)) {
+    if (!isRecord(echoed)) return 'no';
+    const verdicts = Object.entries(sent).map(([key, value]): Verdict =>
+      Object.hasOwn(echoed, key) ? covers(echoed[key], value) : 'maybe',
+    );
+    if (Object.keys(echoed).some((key) => !Object.hasOwn(sent, key))) verdicts.push('maybe');
+    return worst(verdicts);
+  }
+  return verdictOf(sameValue(echoed, sent));
+}
+
+const worst = (verdicts: Verdict[]): Verdict => (verdicts.includes('no') ? 'no' : verdicts.includes('maybe') ? 'maybe' : 'yes');
 
 const NUMERIC = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 const asNumber = (v: unknown): number | undefined =>

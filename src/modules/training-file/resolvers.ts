@@ -59,7 +59,9 @@ export const Mutation: MutationResolvers = {
 export const FineTuneJob: FineTuneJobResolvers = {
   trainingFiles: async (job, _args, ctx) => {
     // An id the id rule refuses cannot be read (it came from upstream): left out like a deleted file.
-    const ids = [...new Set(job.trainingFileIds)].filter(isValidId);
+    // A job made with datasets names its files there (its `trainingFileIds` is then empty, §4).
+    const fromDatasets = (job.trainingDatasets ?? []).flatMap((d) => (d.fileId === null ? [] : [d.fileId]));
+    const ids = [...new Set([...job.trainingFileIds, ...fromDatasets])].filter(isValidId);
     const files = await Promise.all(
       ids.map((id) =>
         // Deleted since the job was made: left out, the job still resolves. Any other failure fails the field.
@@ -72,8 +74,10 @@ export const FineTuneJob: FineTuneJobResolvers = {
 
 /**
  * What each field costs upstream, at most. The list is one call whatever the page. `FineTuneJob.trainingFiles` makes
- * one call per distinct file of the operation; declared as one per job (jobs name one file as a rule), so a job with
- * several files costs more than the budget counts.
+ * one call per distinct file of the operation (the loader de-duplicates across jobs, datasets included). How many
+ * files a job names is known only once it is read, so the estimate made before execution counts one per job (the
+ * usual case); every read beyond is counted by the run-time budget (src/context.ts), which stops the operation at
+ * `maxUpstreamCalls` (test/integration/field-costs.test.ts).
  */
 export const costs: FieldCosts = {
   Query: {

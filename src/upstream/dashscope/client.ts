@@ -1,6 +1,7 @@
 import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
+import type { UpstreamDataset } from './create-job.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import type { UpstreamSpan, UpstreamTracer } from '../../observability/tracing.js';
 import { invalidIdReason } from './ids.js';
@@ -78,13 +79,18 @@ export interface CreateDeploymentBody {
 
 export interface CreateJobBody {
   model: string;
-  training_file_ids: string[];
+  training_file_ids?: string[];
   validation_file_ids?: string[];
+  training_datasets?: UpstreamDataset[];
+  validation_datasets?: UpstreamDataset[];
   training_type?: string;
   hyper_parameters?: Record<string, unknown>;
   job_name?: string;
   model_name?: string;
   finetuned_output_suffix?: string;
+  rollout?: Record<string, unknown>;
+  rewards?: unknown[] | Record<string, unknown>;
+  resource_config?: Record<string, unknown>;
 }
 
 interface Call {

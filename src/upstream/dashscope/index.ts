@@ -1,5 +1,14 @@
 export { DashScopeClient, type Credential, type CreateJobBody, type DashScopeClientOptions, type ListJobsParams } from './client.js';
-export { HYPER_PARAMETER_KEYS, TRAINING_TYPES, toCreateJobBody, type CreateJobInput, type HyperParameterName } from './create-job.js';
+export {
+  HYPER_PARAMETER_KEYS,
+  TRAINING_TYPES,
+  TRAINING_TYPE_PATTERN,
+  toCreateJobBody,
+  type CreateJobInput,
+  type Dataset,
+  type HyperParameterName,
+  type UpstreamDataset,
+} from './create-job.js';
 export { UpstreamError, mayHaveTakenEffect, mayStillBeProcessed, type UpstreamFailure } from './errors.js';
 export { invalidIdReason, isValidId } from './ids.js';
 export { DEFAULT_RESILIENCE, Resilience, type BreakerState, type ResilienceEvent, type ResilienceOptions } from './resilience.js';

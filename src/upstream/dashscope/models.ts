@@ -19,6 +19,16 @@ const looseString = z
   .nullish()
   .catch(null);
 const stringList = z.array(z.string()).nullish().catch(null);
+const looseRecord = z.record(z.string(), z.unknown()).nullish().catch(null);
+
+/** One element of `training_datasets` (§6.1); an unknown `data_source_type` is kept as it came. */
+const DatasetModel = z.looseObject({
+  data_source_type: looseString,
+  file_id: looseString,
+  mount_storage: z.looseObject({ region: looseString, bucket: looseString, file_path: looseString }).nullish().catch(null),
+});
+/** Kept as sent (the idempotency search compares them); read element by element in `toDatasets`. */
+const datasetList = z.array(z.unknown()).nullish().catch(null);
 
 export const ErrorEnvelopeModel = z.looseObject({
   code: z.string().optional().catch(undefined),
@@ -38,6 +48,16 @@ export const JobModel = z.looseObject({
   training_type: looseString,
   training_file_ids: stringList,
   validation_file_ids: stringList,
+  // [INF] New-style jobs (§6.1): present when the create used them; absent otherwise.
+  training_datasets: datasetList,
+  validation_datasets: datasetList,
+  // Reinforcement jobs [SDK]: echoed as sent [INF]; kept raw for the idempotency search.
+  rollout: looseRecord,
+  rewards: z
+    .union([z.array(z.unknown()), z.record(z.string(), z.unknown())])
+    .nullish()
+    .catch(null),
+  resource_config: looseRecord,
   hyper_parameters: z.record(z.string(), z.unknown()).nullish().catch(null),
   create_time: looseString,
   end_time: looseString,
@@ -134,6 +154,16 @@ export interface HyperParametersRecord {
   raw: Record<string, unknown>;
 }
 
+/** A dataset as the job echoes it. */
+export interface DatasetRecord {
+  /** `file_id`, `oss_mount`, or a kind DashScope adds. */
+  sourceType: string | null;
+  fileId: string | null;
+  ossMount: { region: string | null; bucket: string | null; filePath: string | null } | null;
+  /** The element exactly as sent: compared by the idempotency search. */
+  raw: Record<string, unknown>;
+}
+
 export interface FineTuneJobRecord {
   id: string;
   name: string | null;
@@ -147,6 +177,11 @@ export interface FineTuneJobRecord {
   trainingType: string | null;
   trainingFileIds: string[];
   validationFileIds: string[];
+  /** `null`: DashScope's answer has no such list (an old-style job, or a shape without it). */
+  trainingDatasets: DatasetRecord[] | null;
+  validationDatasets: DatasetRecord[] | null;
+  /** The reinforcement fields as echoed (`undefined`: absent from the answer). */
+  reinforcement: { rollout?: unknown; rewards?: unknown; resourceConfig?: unknown };
   hyperParameters: HyperParametersRecord;
   createdAt: string | null;
   endedAt: string | null;
@@ -213,6 +248,24 @@ export function toHyperParameters(raw: Record<string, unknown> | null | undefine
   };
 }
 
+function toDatasets(list: unknown[] | null | undefined): DatasetRecord[] | null {
+  if (!list) return null;
+  // An element that is not an object is left out rather than failing the job.
+  return list
+    .flatMap((item) => {
+      const parsed = DatasetModel.safeParse(item);
+      return parsed.success ? [{ d: parsed.data, raw: item as Record<string, unknown> }] : [];
+    })
+    .map(({ d, raw }) => ({
+      sourceType: d.data_source_type ?? null,
+      fileId: d.file_id ?? null,
+      ossMount: d.mount_storage
+        ? { region: d.mount_storage.region ?? null, bucket: d.mount_storage.bucket ?? null, filePath: d.mount_storage.file_path ?? null }
+        : null,
+      raw,
+    }));
+}
+
 export function toJobRecord(job: UpstreamJob, timeZoneOffsetMinutes: number): FineTuneJobRecord {
   const status = knownOr(JOB_STATUSES, job.status);
   const hasFailure = status === 'FAILED' && (job.code != null || job.message != null);
@@ -228,6 +281,13 @@ export function toJobRecord(job: UpstreamJob, timeZoneOffsetMinutes: number): Fi
     trainingType: job.training_type ?? null,
     trainingFileIds: job.training_file_ids ?? [],
     validationFileIds: job.validation_file_ids ?? [],
+    trainingDatasets: toDatasets(job.training_datasets),
+    validationDatasets: toDatasets(job.validation_datasets),
+    reinforcement: {
+      ...(job.rollout != null && { rollout: job.rollout }),
+      ...(job.rewards != null && { rewards: job.rewards }),
+      ...(job.resource_config != null && { resourceConfig: job.resource_config }),
+    },
     hyperParameters: toHyperParameters(job.hyper_parameters),
     createdAt: toRfc3339(job.create_time, timeZoneOffsetMinutes),
     endedAt: toRfc3339(job.end_time, timeZoneOffsetMinutes),
