@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
@@ -84,6 +86,8 @@ const EnvModel = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
   WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
+  PERSISTED_DOCUMENTS: optional(z.string().min(1)),
+  PERSISTED_DOCUMENTS_ONLY: optional(bool),
 });
 
 export interface Config {
@@ -162,12 +166,41 @@ export interface Config {
     /** Open connections (WebSockets and streams included) past which new ones are closed at once. */
     maxConnections: number;
   };
+  /**
+   * Trusted documents (PERSISTED_DOCUMENTS): the manifest's `documentId → document`, read once at startup; with
+   * `only`, no other document runs. Unset: none (automatic persisted queries still work).
+   */
+  persistedDocuments: { documents: ReadonlyMap<string, string>; only: boolean } | undefined;
 }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
+}
+
+const ManifestModel = z.record(z.string().min(1), z.string().min(1));
+
+/** The manifest codegen's client preset writes (`persistedDocuments: true`): a JSON object of id → document. */
+function readManifest(file: string, problems: string[]): Map<string, string> | undefined {
+  const problem = (what: string) => problems.push(`PERSISTED_DOCUMENTS: ${file} ${what}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    problem(error instanceof SyntaxError ? `is not valid JSON (${error.message})` : `cannot be read (${(error as Error).message})`);
+    return undefined;
+  }
+  const manifest = ManifestModel.safeParse(json);
+  if (!manifest.success) return void problem('must be a JSON object of documentId → GraphQL document (strings)');
+  for (const [id, document] of Object.entries(manifest.data)) {
+    try {
+      parse(document);
+    } catch (error) {
+      return void problem(`holds a document that does not parse (id ${id}: ${(error as Error).message})`);
+    }
+  }
+  return new Map(Object.entries(manifest.data));
 }
 
 function offsetMinutes(offset: string): number {
@@ -208,6 +241,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (set('WS_MAX_CONNECTIONS') && Number(env.WS_MAX_CONNECTIONS) >= Number(env.HTTP_MAX_CONNECTIONS || 2_048)) {
     problems.push('WS_MAX_CONNECTIONS: must be below HTTP_MAX_CONNECTIONS (default 2048), so that HTTP keeps room');
   }
+  if ((env.PERSISTED_DOCUMENTS_ONLY === 'true' || env.PERSISTED_DOCUMENTS_ONLY === '1') && !set('PERSISTED_DOCUMENTS')) {
+    problems.push('PERSISTED_DOCUMENTS_ONLY: needs PERSISTED_DOCUMENTS, the manifest of the documents to allow');
+  }
+  const manifest = set('PERSISTED_DOCUMENTS') ? readManifest(env.PERSISTED_DOCUMENTS!, problems) : undefined;
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
@@ -289,5 +326,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
       maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
     },
+    persistedDocuments: manifest && { documents: manifest, only: e.PERSISTED_DOCUMENTS_ONLY ?? false },
   };
 }

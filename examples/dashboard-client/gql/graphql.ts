@@ -1,0 +1,197 @@
+/* eslint-disable */
+/** Internal type. DO NOT USE DIRECTLY. */
+type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+/** Internal type. DO NOT USE DIRECTLY. */
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** Where a checkpoint stands. */
+export type CheckpointStatus =
+  /** The export failed. */
+  | 'FAILED'
+  /** Saved, not yet exported as a model. */
+  | 'PENDING'
+  /** Being exported as a deployable model. */
+  | 'PROCESSING'
+  /** Ready: `modelName` can be deployed. */
+  | 'SUCCEEDED'
+  /** A status string this gateway does not know. */
+  | 'UNKNOWN'
+  /** This checkpoint cannot be exported. */
+  | 'UNSUPPORTED';
+
+/** What to train: the fields of DashScope's create-job request. */
+export type CreateFineTuneJobInput = {
+  /** A suffix placed in the output model's id (`{model}-{suffix}-{jobId}`). */
+  finetunedOutputSuffix?: string | null | undefined;
+  /** Hyper-parameters to set; those left out take DashScope's defaults. */
+  hyperParameters?: HyperParametersInput | null | undefined;
+  /** A display name for the job (DashScope's default: the job id). */
+  jobName?: string | null | undefined;
+  /** The base model id (e.g. `qwen3-8b`) or the `fineTunedModel` of an earlier job to train further. */
+  model: string;
+  /** The name of the output model. */
+  modelName?: string | null | undefined;
+  /** File ids of the training data (from DashScope's file API); at least one. */
+  trainingFileIds: Array<string>;
+  /** `sft` (default upstream), `efficient_sft` (LoRA), `cpt`, `dpo_full`, `dpo_lora` or `reinforcement`. */
+  trainingType?: string | null | undefined;
+  /** File ids of the validation data; without them DashScope splits the training data (see `split`). */
+  validationFileIds?: Array<string> | null | undefined;
+};
+
+/** Where a fine-tune job stands. */
+export type FineTuneJobStatus =
+  /** Stopped by a cancel. Terminal. */
+  | 'CANCELED'
+  /** A cancel was asked for; the job is stopping. */
+  | 'CANCELING'
+  /** Finished with an error; see `failure`. Terminal. */
+  | 'FAILED'
+  /** Created, waiting to start. */
+  | 'PENDING'
+  /** Waiting for a training slot (one job trains at a time per account). */
+  | 'QUEUING'
+  /** Training. */
+  | 'RUNNING'
+  /** Finished; `fineTunedModel` is usable. Terminal. */
+  | 'SUCCEEDED'
+  /** A status string this gateway does not know; `upstreamStatus` has it verbatim. */
+  | 'UNKNOWN';
+
+/** Hyper-parameters of a new job. Only the ones given are sent; DashScope applies its defaults to the rest. */
+export type HyperParametersInput = {
+  /** `batch_size`, at least 1. */
+  batchSize?: number | null | undefined;
+  /** `eval_steps`, at least 1. */
+  evalSteps?: number | null | undefined;
+  /**
+   * Any further upstream hyper-parameter, as an object of DashScope's own (snake_case) keys, sent as given, e.g.
+   * `{ "freeze_vit": true }`. A key that a typed field above also sets is a `BAD_USER_INPUT`.
+   */
+  extra?: unknown;
+  /** `learning_rate`, above 0. */
+  learningRate?: number | null | undefined;
+  /** `lora_alpha` (LoRA training types), at least 1. */
+  loraAlpha?: number | null | undefined;
+  /** `lora_dropout` (LoRA training types), in [0, 1). */
+  loraDropout?: number | null | undefined;
+  /** `lora_rank` (LoRA training types), at least 1. */
+  loraRank?: number | null | undefined;
+  /** `lr_scheduler_type`, e.g. `cosine`, `linear`. */
+  lrSchedulerType?: string | null | undefined;
+  /** `max_length`: longest sample in tokens, at least 1. */
+  maxLength?: number | null | undefined;
+  /** `n_epochs`: passes over the training data, at least 1. */
+  nEpochs?: number | null | undefined;
+  /** `save_steps`, at least 1. */
+  saveSteps?: number | null | undefined;
+  /** `save_strategy`: `epoch` or `steps`. */
+  saveStrategy?: string | null | undefined;
+  /** `save_total_limit`: checkpoints kept, at least 1. */
+  saveTotalLimit?: number | null | undefined;
+  /** `split`: training fraction when no validation files are given, in (0, 1]. */
+  split?: number | null | undefined;
+  /** `warmup_ratio`, in [0, 1]. */
+  warmupRatio?: number | null | undefined;
+  /** `weight_decay`, at least 0. */
+  weightDecay?: number | null | undefined;
+};
+
+export type JobsPageQueryVariables = Exact<{
+  page: number;
+  pageSize: number;
+}>;
+
+
+export type JobsPageQuery = { fineTuneJobs: { total: number, hasNextPage: boolean, items: Array<{ id: string, status: FineTuneJobStatus, model: string, createdAt: string | null }> } };
+
+export type JobWithCheckpointsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type JobWithCheckpointsQuery = { fineTuneJob: { id: string, status: FineTuneJobStatus, durationSeconds: number | null, costEstimate: { amount: number, currency: string } | null, checkpoints: Array<{ id: string, step: number | null, status: CheckpointStatus }> | null } | null };
+
+export type CreateJobMutationVariables = Exact<{
+  input: CreateFineTuneJobInput;
+  idempotencyKey?: string | null | undefined;
+}>;
+
+
+export type CreateJobMutation = { createFineTuneJob: { id: string, status: FineTuneJobStatus } };
+
+export type WatchJobSubscriptionVariables = Exact<{
+  id: string;
+}>;
+
+
+export type WatchJobSubscription = { fineTuneJobUpdated: { id: string, status: FineTuneJobStatus, isTerminal: boolean } };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+
+export const JobsPageDocument = new TypedDocumentString(`
+    query JobsPage($page: Int!, $pageSize: Int!) {
+  fineTuneJobs(page: $page, pageSize: $pageSize) {
+    total
+    hasNextPage
+    items {
+      id
+      status
+      model
+      createdAt
+    }
+  }
+}
+    `, {"hash":"sha256:b1c23034fc490aff86770910e05530d0b7a9631e891be2995431d99e1dd56002"}) as unknown as TypedDocumentString<JobsPageQuery, JobsPageQueryVariables>;
+export const JobWithCheckpointsDocument = new TypedDocumentString(`
+    query JobWithCheckpoints($id: ID!) {
+  fineTuneJob(id: $id) {
+    id
+    status
+    durationSeconds
+    costEstimate {
+      amount
+      currency
+    }
+    checkpoints {
+      id
+      step
+      status
+    }
+  }
+}
+    `, {"hash":"sha256:ab80a62cbce3dafc082542b126a80a05f32517366495890c08fe5c5ce4ae80e2"}) as unknown as TypedDocumentString<JobWithCheckpointsQuery, JobWithCheckpointsQueryVariables>;
+export const CreateJobDocument = new TypedDocumentString(`
+    mutation CreateJob($input: CreateFineTuneJobInput!, $idempotencyKey: String) {
+  createFineTuneJob(input: $input, idempotencyKey: $idempotencyKey) {
+    id
+    status
+  }
+}
+    `, {"hash":"sha256:f1952d102fc5cb747f7948cd77d4ff604b54826a7ea125412e0610d76b5282c2"}) as unknown as TypedDocumentString<CreateJobMutation, CreateJobMutationVariables>;
+export const WatchJobDocument = new TypedDocumentString(`
+    subscription WatchJob($id: ID!) {
+  fineTuneJobUpdated(id: $id) {
+    id
+    status
+    isTerminal
+  }
+}
+    `, {"hash":"sha256:689c24dd36825597465e208a572447c9a17d0e7a29bca6baa4e1b928cff65df9"}) as unknown as TypedDocumentString<WatchJobSubscription, WatchJobSubscriptionVariables>;
