@@ -21,7 +21,8 @@ const expectRound = (lines: string[]) =>
     expect.stringMatching(/^jobs: \d+ in all, 5 on page 1$/),
     expect.stringMatching(/^job ft-\S+: [A-Z]+, \d+ checkpoints, cost (unknown|[\d.]+ [A-Z]{3})$/),
     expect.stringMatching(/^created ft-\S+ \(\w+\); the same key again: same job$/),
-    expect.stringMatching(/^watched ft-\S+: .*RUNNING → SUCCEEDED$/),
+    // Its states as the stream delivered them, up to the end (a slow machine may start watching late).
+    expect.stringMatching(/^watched ft-\S+: ([A-Z]+ → )*SUCCEEDED$/),
   ]);
 
 describe.each([
@@ -38,7 +39,7 @@ describe.each([
     beforeAll(async () => {
       stack = await startStack({
         env: { POLL_INTERVAL_MS: '100', ...gatewayEnv },
-        emulator: { phaseDurationsMs: { pending: 100, queuing: 100, running: 300 } },
+        emulator: { phaseDurationsMs: { pending: 2_000, queuing: 200, running: 400 } },
       });
     });
     afterAll(() => stack?.close());
