@@ -33,6 +33,28 @@ const config: CodegenConfig = {
         },
       },
     },
+    // The typed client example: its operations typed, and the manifest of trusted documents (id → document) that a
+    // gateway with PERSISTED_DOCUMENTS serves by id (docs/frontend.md).
+    'examples/dashboard-client/gql/': {
+      documents: ['examples/dashboard-client/operations.ts'],
+      preset: 'client',
+      presetConfig: { persistedDocuments: true, fragmentMasking: false },
+      config: {
+        // Documents as strings: plain fetch sends them (or only their id) without a GraphQL library.
+        documentMode: 'string',
+        useTypeImports: true,
+        enumsAsTypes: true,
+        // Node's ESM resolution (tsconfig `NodeNext`): relative imports end in .js.
+        emitLegacyCommonJSImports: false,
+        defaultScalarType: 'unknown',
+        scalars: {
+          ID: { input: 'string', output: 'string' },
+          DateTime: { input: 'string', output: 'string' },
+          SafeInt: { input: 'number', output: 'number' },
+          JSON: { input: 'unknown', output: 'unknown' },
+        },
+      },
+    },
   },
 };
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
@@ -118,6 +120,8 @@ const EnvModel = z.object({
   ),
   OTEL_TRACES_SAMPLER_ARG: optional(z.coerce.number().min(0).max(1)),
   OTEL_BSP_SCHEDULE_DELAY: optional(positiveInt),
+  PERSISTED_DOCUMENTS: optional(z.string().min(1)),
+  PERSISTED_DOCUMENTS_ONLY: optional(bool),
 });
 
 export interface Config {
@@ -198,6 +202,11 @@ export interface Config {
   };
   /** OpenTelemetry tracing (src/observability/tracing.ts); undefined, the default: off, and nothing of it is loaded. */
   tracing: TracingConfig | undefined;
+  /**
+   * Trusted documents (PERSISTED_DOCUMENTS): the manifest's `documentId → document`, read once at startup; with
+   * `only`, no other document runs. Unset: none (automatic persisted queries still work).
+   */
+  persistedDocuments: { documents: ReadonlyMap<string, string>; only: boolean } | undefined;
 }
 
 export interface TracingConfig {
@@ -218,6 +227,30 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
+}
+
+const ManifestModel = z.record(z.string().min(1), z.string().min(1));
+
+/** The manifest codegen's client preset writes (`persistedDocuments: true`): a JSON object of id → document. */
+function readManifest(file: string, problems: string[]): Map<string, string> | undefined {
+  const problem = (what: string) => problems.push(`PERSISTED_DOCUMENTS: ${file} ${what}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    problem(error instanceof SyntaxError ? `is not valid JSON (${error.message})` : `cannot be read (${(error as Error).message})`);
+    return undefined;
+  }
+  const manifest = ManifestModel.safeParse(json);
+  if (!manifest.success) return void problem('must be a JSON object of documentId → GraphQL document (strings)');
+  for (const [id, document] of Object.entries(manifest.data)) {
+    try {
+      parse(document);
+    } catch (error) {
+      return void problem(`holds a document that does not parse (id ${id}: ${(error as Error).message})`);
+    }
+  }
+  return new Map(Object.entries(manifest.data));
 }
 
 function offsetMinutes(offset: string): number {
@@ -263,6 +296,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (set('WS_MAX_CONNECTIONS') && Number(env.WS_MAX_CONNECTIONS) >= Number(env.HTTP_MAX_CONNECTIONS || 2_048)) {
     problems.push('WS_MAX_CONNECTIONS: must be below HTTP_MAX_CONNECTIONS (default 2048), so that HTTP keeps room');
   }
+  if ((env.PERSISTED_DOCUMENTS_ONLY === 'true' || env.PERSISTED_DOCUMENTS_ONLY === '1') && !set('PERSISTED_DOCUMENTS')) {
+    problems.push('PERSISTED_DOCUMENTS_ONLY: needs PERSISTED_DOCUMENTS, the manifest of the documents to allow');
+  }
+  const manifest = set('PERSISTED_DOCUMENTS') ? readManifest(env.PERSISTED_DOCUMENTS!, problems) : undefined;
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
@@ -345,6 +382,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
     },
     tracing: tracingConfig(e),
+    persistedDocuments: manifest && { documents: manifest, only: e.PERSISTED_DOCUMENTS_ONLY ?? false },
   };
 }
 

@@ -48,17 +48,17 @@ interface SocketState {
   socket: WebSocket;
   upgrade: IncomingMessage;
   operations: Map<string, AbortController>;
-  /** Operations sent with a persisted-query hash and no query (see `withPersistedQueryPlaceholder`). */
+  /** Operations sent with a persisted-query hash or a document id and no query (see `withPersistedQueryPlaceholder`). */
   hashOnly: Set<string>;
 }
 
 /**
  * graphql-ws closes the whole socket (4400) on a `subscribe` without a string `query`, which is how Apollo's persisted
- * queries send a hash alone. Such a message gets an empty query here, and its id is noted: `onSubscribe` then resolves
+ * queries send a hash alone, and trusted documents a `documentId`. Such a message gets an empty query here, and its id is noted: `onSubscribe` then resolves
  * the hash through the persisted-query store, as over HTTP, and an unknown hash is an error for that id only.
  */
 function withPersistedQueryPlaceholder(data: string, hashOnly: Set<string>): string {
-  if (!data.includes('persistedQuery')) return data;
+  if (!data.includes('persistedQuery') && !data.includes('documentId')) return data;
   let message: unknown;
   try {
     message = JSON.parse(data);
@@ -67,8 +67,10 @@ function withPersistedQueryPlaceholder(data: string, hashOnly: Set<string>): str
   }
   const { id, type, payload } = (message ?? {}) as { id?: unknown; type?: unknown; payload?: Record<string, unknown> | null };
   if (type !== 'subscribe' || typeof id !== 'string' || typeof payload !== 'object' || payload === null) return data;
-  if (payload.query != null || typeof payload.extensions !== 'object' || payload.extensions === null) return data;
-  if (!('persistedQuery' in payload.extensions)) return data;
+  if (payload.query != null) return data;
+  const byId = payload.documentId != null;
+  const byHash = typeof payload.extensions === 'object' && payload.extensions !== null && 'persistedQuery' in payload.extensions;
+  if (!byId && !byHash) return data;
   hashOnly.add(id);
   return JSON.stringify({ ...(message as object), payload: { ...payload, query: '' } });
 }

@@ -63,7 +63,7 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
-  const persistedQueries = new PersistedQueries(scopeOf);
+  const persistedQueries = new PersistedQueries(scopeOf, { trusted: config.persistedDocuments });
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).

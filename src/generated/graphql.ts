@@ -252,8 +252,10 @@ export type ErrorCode =
   | 'INTERNAL_SERVER_ERROR'
   /** The job or checkpoint does not exist, or not in the caller's workspace (upstream 404). */
   | 'NOT_FOUND'
-  /** A request sent only the hash of its query (automatic persisted queries) and the gateway does not know it: send the query with its hash. Apollo's and urql's persisted-query links do this by themselves. */
+  /** A request sent only the hash of its query (automatic persisted queries) and the gateway does not know it: send the query with its hash. Apollo's and urql's persisted-query links do this by themselves. Or a `documentId` that is not in the trusted-documents manifest (not retryable). */
   | 'PERSISTED_QUERY_NOT_FOUND'
+  /** The gateway runs trusted documents only (`PERSISTED_DOCUMENTS_ONLY`) and the request sent a document that is not in its manifest. Nothing was executed: send the `documentId` of a listed document. */
+  | 'PERSISTED_QUERY_ONLY'
   /** DashScope's per-user quota of fine-tune jobs (running plus succeeded) is used up (upstream 429 Throttling "Only 20 fine-tune job … allowed per user"). Not retryable: waiting does not clear it; cancel or delete jobs, or ask for a higher quota. */
   | 'QUOTA_EXCEEDED'
   /** Too many requests, or too many jobs running at once (upstream 429). Retryable (not for billing codes), honour `retryAfterSeconds`. */

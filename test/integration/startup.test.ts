@@ -177,3 +177,16 @@ describe('tracing', () => {
     await run.stop();
   });
 });
+
+describe('trusted documents', () => {
+  it('exits 1 naming the variable when the manifest is missing, or ONLY is set without one', async () => {
+    const [missing, only] = await Promise.all([
+      start({ PERSISTED_DOCUMENTS: join(dir, 'no-such-manifest.json') }).exited,
+      start({ PERSISTED_DOCUMENTS_ONLY: 'true' }).exited,
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toMatch(/PERSISTED_DOCUMENTS: \S*no-such-manifest\.json cannot be read/);
+    expect(only.code).toBe(1);
+    expect(only.output).toContain('PERSISTED_DOCUMENTS_ONLY: needs PERSISTED_DOCUMENTS');
+  });
+});
