@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
+import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
 
@@ -84,6 +85,13 @@ const EnvModel = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
   WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
+  UPLOAD_MAX_BYTES: optional(positiveInt),
+  UPLOAD_TYPES: optional(
+    z
+      .string()
+      .transform((v) => [...new Set(v.split(',').map((t) => t.trim().toLowerCase()))].filter(Boolean))
+      .pipe(z.array(z.enum(['jsonl', 'zip'])).min(1, 'jsonl, zip or both, comma separated')),
+  ),
 });
 
 export interface Config {
@@ -151,6 +159,8 @@ export interface Config {
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
   };
+  /** Training-file uploads (`uploadTrainingFile`, multipart), streamed to DashScope. */
+  uploads: UploadRules;
   /** The HTTP server's own limits against slow or numerous clients. */
   http: {
     /** Time to receive a whole request, headers and body (not the response: streams outlive it). */
@@ -261,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchLimit: e.BATCH_LIMIT ?? DEFAULT_LIMITS.batchLimit,
       maxUpstreamCalls: e.MAX_UPSTREAM_CALLS ?? DEFAULT_LIMITS.maxUpstreamCalls,
     },
+    uploads: { maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes, types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types },
     cache: {
       enabled: e.CACHE_ENABLED ?? true,
       ttlMs: e.CACHE_TTL_MS ?? 300_000,

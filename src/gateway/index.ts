@@ -74,6 +74,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     prices: loadPriceList(upstream.region, config.pricesFile),
     now,
     warn: (message: string) => logger.warn(message),
+    uploads: config.uploads,
   };
   const closing = new AbortController();
   const { yoga, codes, operations, persistedQueries } = createGatewayYoga({
