@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { getOperationAST, Kind, type TypeNode } from 'graphql';
+import { getOperationAST, Kind, type DocumentNode, type TypeNode } from 'graphql';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
 import { GatewayError } from '../errors/index.js';
 import { StreamedFile } from '../modules/training-file/upload.js';
@@ -44,7 +45,7 @@ function nodeBody(request: Request): Readable | null {
   const body = request.body as (ReadableStream<Uint8Array> & { readable?: unknown }) | null;
   if (!body) return null;
   if (body.readable instanceof Readable) return body.readable;
-  return Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
+  return Readable.fromWeb(body as WebReadableStream<Uint8Array>);
 }
 
 function parseJsonObject(text: string, field: string): Record<string, unknown> {
@@ -117,7 +118,15 @@ function parseMultipart(request: Request, limits: MultipartLimits): Promise<Grap
         source.destroy();
       }
     });
-    source.on('error', () => fail(malformed('The multipart body was cut off.')));
+    // The client gone mid-body: the part being read fails with it (busboy destroys it), so whatever it was being sent
+    // to is aborted instead of waiting for bytes that will never come.
+    const cutOff = () => {
+      if (source.readableEnded) return;
+      fail(malformed('The multipart body was cut off.'));
+      parser.destroy(new Error('the request was cut off'));
+    };
+    source.on('error', cutOff);
+    source.on('close', cutOff);
 
     parser.on('field', (name, value, info) => {
       if (info.nameTruncated || info.valueTruncated)
@@ -183,7 +192,7 @@ export function useMultipartUpload(limits: MultipartLimits): Plugin<{ request: R
     onExecute({ args, setResultAndStopExecution }) {
       const upload = uploads.get(args.contextValue.request);
       if (!upload) return;
-      const operation = getOperationAST(args.document, args.operationName);
+      const operation = getOperationAST(args.document as DocumentNode, args.operationName as string | undefined);
       const declared = operation?.variableDefinitions?.find((d) => d.variable.name.value === upload.variable);
       if (!declared || namedType(declared.type) !== 'File') {
         upload.file.discard();

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
@@ -20,7 +21,7 @@ const LINE = '{"messages":[{"role":"user","content":"What is 2+2?"},{"role":"ass
 const BLOCK = Buffer.from(LINE.repeat(Math.floor(65_536 / LINE.length)));
 
 /** A multipart upload of `fileBytes` of JSONL, generated as the request body is pulled (chunked: no Content-Length). */
-function uploadBody(fileBytes: number, boundary: string): ReadableStream<Uint8Array> {
+function uploadBody(fileBytes: number, boundary: string, progress: { sent: number } = { sent: 0 }): ReadableStream<Uint8Array> {
   const operations = JSON.stringify({ query: 'mutation($file: File!) { uploadTrainingFile(file: $file) { id bytes } }', variables: { file: null } });
   const head =
     `--${boundary}\r\ncontent-disposition: form-data; name="operations"\r\n\r\n${operations}\r\n` +
@@ -40,6 +41,7 @@ function uploadBody(fileBytes: number, boundary: string): ReadableStream<Uint8Ar
         }
         const size = Math.min(BLOCK.length, fileBytes - sent);
         sent += size;
+        progress.sent = sent;
         controller.enqueue(new Uint8Array(BLOCK.subarray(0, size)));
       },
     },
@@ -49,7 +51,7 @@ function uploadBody(fileBytes: number, boundary: string): ReadableStream<Uint8Ar
 
 describe('a 200 MB upload through a gateway process of its own', () => {
   let emulator: Emulator;
-  let child: ChildProcessWithoutNullStreams;
+  let child: ChildProcessByStdio<Writable, Readable, null>;
   let url: string;
   let lines: AsyncIterator<string>;
   const ask = async (command: string) => {
@@ -71,6 +73,8 @@ describe('a 200 MB upload through a gateway process of its own', () => {
         UPLOAD_MAX_BYTES: String(FILE_BYTES + 1024),
         OPERATION_DEADLINE_MS: '120000',
         HTTP_REQUEST_TIMEOUT_MS: '120000',
+        // A stalled upstream is given up on after this long without progress (undici refreshes it on each write).
+        UPSTREAM_HEADERS_TIMEOUT_MS: '4000',
       },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -86,6 +90,8 @@ describe('a 200 MB upload through a gateway process of its own', () => {
   });
   beforeEach(() => emulator.clearFaults());
 
+  /** Files named big.jsonl the emulator holds: each upload that succeeded. */
+  let uploadsMade = 0;
   const upload = async (bytes: number) => {
     const boundary = 'memory-test-boundary';
     const response = await fetch(`${url}/graphql`, {
@@ -94,7 +100,9 @@ describe('a 200 MB upload through a gateway process of its own', () => {
       body: uploadBody(bytes, boundary),
       duplex: 'half',
     } as RequestInit);
-    return (await response.json()) as { data?: { uploadTrainingFile: { id: string; bytes: number } }; errors?: unknown[] };
+    const result = (await response.json()) as { data?: { uploadTrainingFile: { id: string; bytes: number } }; errors?: unknown[] };
+    if (result.data) uploadsMade++;
+    return result;
   };
 
   /** Uploads, and answers how far the gateway's peak RSS rose above its RSS before. */
@@ -116,6 +124,36 @@ describe('a 200 MB upload through a gateway process of its own', () => {
     console.info(`200 MB upload: the gateway's peak RSS rose by ${(growth / 1024).toFixed(1)} MB`);
     expect(growth).toBeLessThan(MAX_GROWTH_KB);
   }, 120_000);
+
+  it('when DashScope stops reading, the client is held after a few MB; the upload then fails by the upstream timeout', async () => {
+    emulator.injectFault({ match: { route: 'file-upload' }, fault: { kind: 'hang' }, times: 1 });
+    const files = emulator.stats().byRoute['file-upload'] ?? 0;
+    const progress = { sent: 0 };
+    const boundary = 'stall-boundary';
+    const answer = fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'graphql-preflight': '1' },
+      body: uploadBody(FILE_BYTES, boundary, progress),
+      duplex: 'half',
+    } as RequestInit).then(async (response) => (await response.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> });
+    // Stalled: nothing more pulled from the client's body for half a second (socket buffers filled on the way).
+    let last = -1;
+    let still = 0;
+    for (const deadline = Date.now() + 20_000; still < 5 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      still = progress.sent === last ? still + 1 : 0;
+      last = progress.sent;
+    }
+    console.info(`stalled upstream: the client could send ${(progress.sent / 1024 / 1024).toFixed(1)} MB of 200`);
+    expect(still).toBe(5);
+    expect(progress.sent).toBeLessThan(32 * 1024 * 1024);
+    expect(emulator.stats().byRoute['file-upload']).toBe(files + 1);
+    // No progress upstream for UPSTREAM_HEADERS_TIMEOUT_MS: the gateway gives up, aborting the request mid-body.
+    expect((await answer).errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    const list = await fetch(`${emulator.url}/compatible-mode/v1/files`, { headers: { authorization: `Bearer ${emulator.demoApiKey}` } });
+    const names = ((await list.json()) as { data: Array<{ filename: string }> }).data.map((f) => f.filename);
+    expect(names.filter((n) => n === 'big.jsonl')).toHaveLength(uploadsMade);
+  }, 60_000);
 
   it('and when DashScope waits 2 s before it reads the body: the client is slowed, not buffered for', async () => {
     emulator.injectFault({ match: { route: 'file-upload' }, fault: { kind: 'delay', ms: 2_000 }, times: 2 });

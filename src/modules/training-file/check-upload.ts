@@ -1,4 +1,4 @@
-import { GatewayError, badUserInput } from '../../errors/index.js';
+import { badUserInput, type GatewayError } from '../../errors/index.js';
 import { limitExceeded } from '../../plugins/limits.js';
 import { sniff, typeByName, type StreamedFile, type UploadRules } from './upload.js';
 
