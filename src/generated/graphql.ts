@@ -525,7 +525,7 @@ export type Mutation = {
    * Uploads a training file to DashScope (`purpose=fine-tune`), streamed as it arrives. Sent as a GraphQL multipart
    * request (the multipart request spec: `operations`, `map`, then the file) with a `graphql-preflight`,
    * `apollo-require-preflight` or `x-graphql-yoga-csrf` header. The file must be JSONL (its first character `{`)
-   * or ZIP (`PK\\x03\\x04`), by its name and by its first bytes, not empty, and at most the configured size
+   * or ZIP (`PK\x03\x04`), by its name and by its first bytes, not empty, and at most the configured size
    * (`UPLOAD_MAX_BYTES`): otherwise `BAD_USER_INPUT`, and nothing reaches DashScope. `description` (up to 500
    * characters) is sent along as a form field.
    */

@@ -24,7 +24,9 @@ export function useCsrfPrevention(): Plugin {
       const mediaType = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
       if (mediaType === 'multipart/form-data') {
         if (PREFLIGHT_HEADERS.some((name) => request.headers.has(name))) return;
-        const error = badUserInput(`A multipart request (a file upload) must carry a ${PREFLIGHT_HEADERS.join(', ')} header.`);
+        const error = badUserInput(
+          `A multipart request (a file upload) must carry one of the headers ${PREFLIGHT_HEADERS.join(', ')} (any value).`,
+        );
         return payload.endResponse(errorResponse(fetchAPI, 415, error));
       }
       if (SIMPLE_CONTENT_TYPES.has(mediaType)) {

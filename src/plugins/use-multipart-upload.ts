@@ -69,7 +69,8 @@ function readMap(text: string, operations: Record<string, unknown>): { key: stri
   if (!Array.isArray(paths) || paths.length !== 1 || typeof paths[0] !== 'string')
     throw malformed(`"map" must point file "${key.slice(0, 32)}" at exactly one place (a request body is read once).`);
   const variable = VARIABLE_PATH.exec(paths[0])?.[1];
-  if (!variable) throw malformed(`A file goes in a top-level variable ("variables.file"), not at ${JSON.stringify(paths[0].slice(0, 64))}.`);
+  if (!variable)
+    throw malformed(`A file goes in a top-level variable ("variables.file"), not at ${JSON.stringify(paths[0].slice(0, 64))}.`);
   const variables = operations.variables;
   if (typeof variables !== 'object' || variables === null || !Object.hasOwn(variables, variable) || (variables as never)[variable] !== null)
     throw malformed(`"map" points at variables.${variable}, which "operations" does not hold as null.`);
@@ -130,7 +131,9 @@ function parseMultipart(request: Request, limits: MultipartLimits): Promise<Grap
 
     parser.on('field', (name, value, info) => {
       if (info.nameTruncated || info.valueTruncated)
-        return fail(limitExceeded('maxBodyBytes', `The multipart field "${name.slice(0, 32)}" is larger than ${limits.maxFieldBytes} bytes.`, 413));
+        return fail(
+          limitExceeded('maxBodyBytes', `The multipart field "${name.slice(0, 32)}" is larger than ${limits.maxFieldBytes} bytes.`, 413),
+        );
       try {
         if (name === 'operations' && operations === undefined) operations = parseJsonObject(value, 'operations');
         else if (name === 'map' && operations !== undefined && file === undefined) file = readMap(value, operations);
@@ -169,7 +172,13 @@ function parseMultipart(request: Request, limits: MultipartLimits): Promise<Grap
         finished = true;
         return resolve(operations as GraphQLParams);
       }
-      fail(malformed(file ? `The multipart body ended without file "${file.key.slice(0, 32)}" of "map".` : 'The multipart body ended before "operations" and "map".'));
+      fail(
+        malformed(
+          file
+            ? `The multipart body ended without file "${file.key.slice(0, 32)}" of "map".`
+            : 'The multipart body ended before "operations" and "map".',
+        ),
+      );
     });
 
     source.pipe(parser);
@@ -197,7 +206,9 @@ export function useMultipartUpload(limits: MultipartLimits): Plugin<{ request: R
       if (!declared || namedType(declared.type) !== 'File') {
         upload.file.discard();
         setResultAndStopExecution({
-          errors: [malformed(`The file is mapped to $${upload.variable}, which the operation does not declare as a File: it would never be read.`)],
+          errors: [
+            malformed(`The file is mapped to $${upload.variable}, which the operation does not declare as a File: it would never be read.`),
+          ],
         });
         return;
       }

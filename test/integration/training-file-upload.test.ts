@@ -11,7 +11,8 @@ import { graphqlWs, httpPost } from '../support/transports.js';
  * clients' requests, the refusals (nothing reaches DashScope), and key isolation. Memory: upload-memory.test.ts.
  */
 
-const UPLOAD = 'mutation($file: File!, $description: String) { uploadTrainingFile(file: $file, description: $description) { id filename bytes purpose status createdAt } }';
+const UPLOAD =
+  'mutation($file: File!, $description: String) { uploadTrainingFile(file: $file, description: $description) { id filename bytes purpose status createdAt } }';
 const GET = 'query($id: ID!) { trainingFile(id: $id) { id filename bytes } }';
 const LIST = 'query { trainingFiles(pageSize: 100) { items { id filename bytes } } }';
 const JSONL = '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}\n';
@@ -47,7 +48,15 @@ const operations = (variables: Record<string, unknown> = { file: null }, query =
 const MAP = JSON.stringify({ 0: ['variables.file'] });
 /** The usual request: operations, map, the file. */
 const upload = (url: string, filename: string, content: string | Buffer, headers?: Record<string, string>) =>
-  send(url, [['operations', operations()], ['map', MAP], ['0', content, filename]], headers);
+  send(
+    url,
+    [
+      ['operations', operations()],
+      ['map', MAP],
+      ['0', content, filename],
+    ],
+    headers,
+  );
 
 function errorOf(response: { status: number; body: Body }) {
   expect(response.body.errors, JSON.stringify(response.body)).toHaveLength(1);
@@ -158,17 +167,106 @@ describe('uploadTrainingFile', () => {
     });
 
     it.each([
-      ['two files in map', [['operations', operations({ file: null, other: null })], ['map', JSON.stringify({ 0: ['variables.file'], 1: ['variables.other'] })], ['0', JSONL, 'a.jsonl'], ['1', JSONL, 'b.jsonl']], /One file per request/],
-      ['a file in a nested place', [['operations', operations({ file: { x: null } })], ['map', JSON.stringify({ 0: ['variables.file.x'] })], ['0', JSONL, 'a.jsonl']], /top-level variable/],
-      ['map pointing at a variable operations lacks', [['operations', operations({})], ['map', MAP], ['0', JSONL, 'a.jsonl']], /does not hold as null/],
-      ['a file in an unexpected variable', [['operations', operations({ file: null, description: null })], ['map', JSON.stringify({ 0: ['variables.description'] })], ['0', JSONL, 'a.jsonl']], /declare as a File/],
-      ['a file never used (map names a file the body lacks)', [['operations', operations()], ['map', MAP]], /ended without file "0"/],
-      ['a file part not in map', [['operations', operations()], ['map', MAP], ['7', JSONL, 'a.jsonl']], /not named in "map"/],
-      ['a file part before operations', [['0', JSONL, 'a.jsonl'], ['operations', operations()], ['map', MAP]], /before "operations" and "map"/],
-      ['operations not JSON', [['operations', '{nope'], ['map', MAP], ['0', JSONL, 'a.jsonl']], /not valid JSON/],
-      ['a batch', [['operations', JSON.stringify([{ query: UPLOAD, variables: { file: null } }])], ['map', JSON.stringify({ 0: ['0.variables.file'] })], ['0', JSONL, 'a.jsonl']], /not a batch/],
-      ['an unknown field', [['operations', operations()], ['extra', 'x'], ['map', MAP], ['0', JSONL, 'a.jsonl']], /Unexpected multipart field "extra"/],
-      ['a file used twice', [['operations', operations({ file: null, again: null })], ['map', JSON.stringify({ 0: ['variables.file', 'variables.again'] })], ['0', JSONL, 'a.jsonl']], /exactly one place/],
+      [
+        'two files in map',
+        [
+          ['operations', operations({ file: null, other: null })],
+          ['map', JSON.stringify({ 0: ['variables.file'], 1: ['variables.other'] })],
+          ['0', JSONL, 'a.jsonl'],
+          ['1', JSONL, 'b.jsonl'],
+        ],
+        /One file per request/,
+      ],
+      [
+        'a file in a nested place',
+        [
+          ['operations', operations({ file: { x: null } })],
+          ['map', JSON.stringify({ 0: ['variables.file.x'] })],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /top-level variable/,
+      ],
+      [
+        'map pointing at a variable operations lacks',
+        [
+          ['operations', operations({})],
+          ['map', MAP],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /does not hold as null/,
+      ],
+      [
+        'a file in an unexpected variable',
+        [
+          ['operations', operations({ file: null, description: null })],
+          ['map', JSON.stringify({ 0: ['variables.description'] })],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /declare as a File/,
+      ],
+      [
+        'a file never used (map names a file the body lacks)',
+        [
+          ['operations', operations()],
+          ['map', MAP],
+        ],
+        /ended without file "0"/,
+      ],
+      [
+        'a file part not in map',
+        [
+          ['operations', operations()],
+          ['map', MAP],
+          ['7', JSONL, 'a.jsonl'],
+        ],
+        /not named in "map"/,
+      ],
+      [
+        'a file part before operations',
+        [
+          ['0', JSONL, 'a.jsonl'],
+          ['operations', operations()],
+          ['map', MAP],
+        ],
+        /before "operations" and "map"/,
+      ],
+      [
+        'operations not JSON',
+        [
+          ['operations', '{nope'],
+          ['map', MAP],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /not valid JSON/,
+      ],
+      [
+        'a batch',
+        [
+          ['operations', JSON.stringify([{ query: UPLOAD, variables: { file: null } }])],
+          ['map', JSON.stringify({ 0: ['0.variables.file'] })],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /not a batch/,
+      ],
+      [
+        'an unknown field',
+        [
+          ['operations', operations()],
+          ['extra', 'x'],
+          ['map', MAP],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /Unexpected multipart field "extra"/,
+      ],
+      [
+        'a file used twice',
+        [
+          ['operations', operations({ file: null, again: null })],
+          ['map', JSON.stringify({ 0: ['variables.file', 'variables.again'] })],
+          ['0', JSONL, 'a.jsonl'],
+        ],
+        /exactly one place/,
+      ],
     ] as Array<[string, Array<[string, string | Buffer, string?]>, RegExp]>)('%s', async (_case, parts, message) => {
       const response = await send(stack.url, parts);
       expect(response.status).toBeLessThan(500);
@@ -179,16 +277,28 @@ describe('uploadTrainingFile', () => {
     });
 
     it('operations over the body limit, no boundary, a truncated body: 4xx, nothing sent, the gateway still serves', async () => {
-      const big = await send(stack.url, [['operations', operations({ file: null, pad: 'x'.repeat(200_000) })], ['map', MAP], ['0', JSONL, 'a.jsonl']]);
+      const big = await send(stack.url, [
+        ['operations', operations({ file: null, pad: 'x'.repeat(200_000) })],
+        ['map', MAP],
+        ['0', JSONL, 'a.jsonl'],
+      ]);
       expect(big.status).toBe(413);
       expect(errorOf(big).extensions).toMatchObject({ code: 'BAD_USER_INPUT', limit: 'maxBodyBytes' });
 
-      const noBoundary = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'multipart/form-data', ...PREFLIGHT }, body: 'x' });
+      const noBoundary = await fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data', ...PREFLIGHT },
+        body: 'x',
+      });
       expect(noBoundary.status).toBe(400);
       expect(((await noBoundary.json()) as Body).errors?.[0]?.message).toMatch(/no boundary/);
 
       const head = `--b\r\ncontent-disposition: form-data; name="operations"\r\n\r\n${operations()}\r\n--b\r\ncontent-disposition: form-data; name="map"\r\n\r\n${MAP}\r\n--b\r\ncontent-disposition: form-data; name="0"; filename="t.jsonl"\r\n\r\n${JSONL}`;
-      const truncated = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b', ...PREFLIGHT }, body: head });
+      const truncated = await fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=b', ...PREFLIGHT },
+        body: head,
+      });
       const error = ((await truncated.json()) as Body).errors?.[0];
       expect(error?.message).toMatch(/cut off|malformed/);
       expect(error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
@@ -197,7 +307,12 @@ describe('uploadTrainingFile', () => {
     });
 
     it('a second file part after the first: the upload already under way is aborted, no file is made', async () => {
-      const response = await send(stack.url, [['operations', operations()], ['map', MAP], ['0', JSONL, 'a.jsonl'], ['1', JSONL, 'b.jsonl']]);
+      const response = await send(stack.url, [
+        ['operations', operations()],
+        ['map', MAP],
+        ['0', JSONL, 'a.jsonl'],
+        ['1', JSONL, 'b.jsonl'],
+      ]);
       const error = errorOf(response);
       expect(error.message).toMatch(/One file per request/);
       expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
@@ -263,7 +378,11 @@ describe('uploadTrainingFile', () => {
   });
 
   it("DashScope's refusal of an upload comes back through the error table", async () => {
-    stack.emulator.injectFault({ match: { route: 'file-upload' }, fault: { kind: 'status', status: 400, code: 'InvalidParameter', message: 'bad file' }, times: 1 });
+    stack.emulator.injectFault({
+      match: { route: 'file-upload' },
+      fault: { kind: 'status', status: 400, code: 'InvalidParameter', message: 'bad file' },
+      times: 1,
+    });
     const error = errorOf(await upload(stack.url, 'train.jsonl', JSONL));
     expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstream: { httpStatus: 400 } });
   });

@@ -22,7 +22,10 @@ const BLOCK = Buffer.from(LINE.repeat(Math.floor(65_536 / LINE.length)));
 
 /** A multipart upload of `fileBytes` of JSONL, generated as the request body is pulled (chunked: no Content-Length). */
 function uploadBody(fileBytes: number, boundary: string, progress: { sent: number } = { sent: 0 }): ReadableStream<Uint8Array> {
-  const operations = JSON.stringify({ query: 'mutation($file: File!) { uploadTrainingFile(file: $file) { id bytes } }', variables: { file: null } });
+  const operations = JSON.stringify({
+    query: 'mutation($file: File!) { uploadTrainingFile(file: $file) { id bytes } }',
+    variables: { file: null },
+  });
   const head =
     `--${boundary}\r\ncontent-disposition: form-data; name="operations"\r\n\r\n${operations}\r\n` +
     `--${boundary}\r\ncontent-disposition: form-data; name="map"\r\n\r\n{"0":["variables.file"]}\r\n` +
@@ -62,7 +65,10 @@ describe('a 200 MB upload through a gateway process of its own', () => {
   beforeAll(async () => {
     emulator = await startEmulator();
     // The node options `npm start` runs the gateway with (production's heap settings).
-    const nodeOptions = readFileSync(new URL('../../.node-options', import.meta.url), 'utf8').trim().split(/\s+/).filter(Boolean);
+    const nodeOptions = readFileSync(new URL('../../.node-options', import.meta.url), 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', CHILD], {
       env: {
         ...process.env,
@@ -139,7 +145,7 @@ describe('a 200 MB upload through a gateway process of its own', () => {
     // Stalled: nothing more pulled from the client's body for half a second (socket buffers filled on the way).
     let last = -1;
     let still = 0;
-    for (const deadline = Date.now() + 20_000; still < 5 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 20_000; still < 5 && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       still = progress.sent === last ? still + 1 : 0;
       last = progress.sent;

@@ -25,7 +25,10 @@ export async function checkUpload(file: StreamedFile, rules: UploadRules): Promi
   const allowed = rules.types.map((t) => `.${t}`).join(' or ');
   const type = typeByName(file.name);
   if (!type || !rules.types.includes(type))
-    throw withLimit('uploadTypes', `The file ${name} is not a ${allowed} file: training files are ${rules.types.map((t) => kindName[t]).join(' or ')}.`);
+    throw withLimit(
+      'uploadTypes',
+      `The file ${name} is not a ${allowed} file: training files are ${rules.types.map((t) => kindName[t]).join(' or ')}.`,
+    );
 
   const tooLarge = () => withLimit('maxUploadBytes', `The file ${name} is larger than ${rules.maxBytes} bytes, the most allowed.`);
   const iterator = file.stream()[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

@@ -48,12 +48,12 @@ export const Mutation: MutationResolvers = {
       throw badUserInput(`description is at most ${MAX_DESCRIPTION} characters.`, 'description');
     // Everything about the file is checked on its first bytes, before DashScope is called at all.
     const checked = await checkUpload(file, ctx.uploads);
-    const write = ctx.client.uploadFile(credential, { filename: file.name, content: checked.content, description }, ctx.signal).catch(
-      (error: unknown) => {
+    const write = ctx.client
+      .uploadFile(credential, { filename: file.name, content: checked.content, description }, ctx.signal)
+      .catch((error: unknown) => {
         // The caller's body failed the rules mid-stream: DashScope's request was aborted with it, no file was made.
         throw checked.refusal() ?? toGatewayError(error);
-      },
-    );
+      });
     const cutOff = (by: CutOff) =>
       new GatewayError(
         `${cutOffCause(by)} before DashScope answered the upload of ${JSON.stringify(file.name)}; it may still finish: list the training files to see.`,

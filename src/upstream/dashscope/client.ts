@@ -436,8 +436,7 @@ export class DashScopeClient {
     const boundary = `----finetune-gateway-${randomBytes(16).toString('hex')}`;
     // Quotes and line breaks in a name are escaped as browsers do (HTML's form encoding): a name cannot add a header.
     const quoted = (name: string) => name.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-    const field = (name: string, value: string) =>
-      `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const field = (name: string, value: string) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
     const preamble =
       field('purpose', 'fine-tune') +
       (upload.description ? field('description', upload.description) : '') +
