@@ -357,6 +357,34 @@ describe('uploadTrainingFile', () => {
     });
   });
 
+  it('a client that goes away mid-file: the upload under way is aborted, no file is made', async () => {
+    const before = await fileCount();
+    stack.emulator.resetStats();
+    const boundary = 'gone-b';
+    const encoder = new TextEncoder();
+    let step = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (step++ === 0) {
+          const head = `--${boundary}\r\ncontent-disposition: form-data; name="operations"\r\n\r\n${operations()}\r\n--${boundary}\r\ncontent-disposition: form-data; name="map"\r\n\r\n${MAP}\r\n--${boundary}\r\ncontent-disposition: form-data; name="0"; filename="gone.jsonl"\r\n\r\n${JSONL}`;
+          return controller.enqueue(encoder.encode(head));
+        }
+        // DashScope's request is open, the file's first bytes on their way: then the client is gone.
+        await expect.poll(() => stack.upstreamCalls('file-upload')).toBe(1);
+        controller.error(new Error('client gone'));
+      },
+    });
+    const sent = fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...PREFLIGHT },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await expect(sent).rejects.toThrow();
+    await expect.poll(() => stack.emulator.stats().inFlight).toBe(0);
+    expect(await fileCount()).toBe(before);
+  });
+
   it('a File given as JSON (a string, an object) is BAD_USER_INPUT over HTTP and graphql-ws, nothing sent', async () => {
     const transports = [httpPost(stack.url), graphqlWs(stack.url)];
     try {
