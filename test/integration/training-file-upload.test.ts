@@ -319,6 +319,13 @@ describe('uploadTrainingFile', () => {
       expect(await fileCount()).toBe(before);
     });
 
+    it('a compressed multipart body: 415, nothing sent', async () => {
+      const response = await upload(stack.url, 'train.jsonl', JSONL, { ...PREFLIGHT, 'content-encoding': 'gzip' });
+      expect(response.status).toBe(415);
+      expect(errorOf(response).message).toMatch(/without Content-Encoding/);
+      await nothingSent();
+    });
+
     it('many parts: refused at the parts limit at the parts limit', async () => {
       const parts = Array.from({ length: 1000 }, (_, i) => [`f${i}`, 'x'] as [string, string]);
       const response = await send(stack.url, [['operations', operations()], ['map', MAP], ...parts]);
