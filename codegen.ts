@@ -30,6 +30,7 @@ const config: CodegenConfig = {
           DateTime: { input: 'string', output: 'string' },
           SafeInt: { input: 'number', output: 'number' },
           JSON: { input: 'unknown', output: 'unknown' },
+          File: { input: '../modules/training-file/upload.js#StreamedFile', output: 'never' },
         },
       },
     },

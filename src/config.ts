@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
+import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
 
@@ -122,6 +123,13 @@ const EnvModel = z.object({
   OTEL_BSP_SCHEDULE_DELAY: optional(positiveInt),
   PERSISTED_DOCUMENTS: optional(z.string().min(1)),
   PERSISTED_DOCUMENTS_ONLY: optional(bool),
+  UPLOAD_MAX_BYTES: optional(positiveInt),
+  UPLOAD_TYPES: optional(
+    z
+      .string()
+      .transform((v) => [...new Set(v.split(',').map((t) => t.trim().toLowerCase()))].filter(Boolean))
+      .pipe(z.array(z.enum(['jsonl', 'zip'])).min(1, 'jsonl, zip or both, comma separated')),
+  ),
 });
 
 export interface Config {
@@ -189,6 +197,8 @@ export interface Config {
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
   };
+  /** Training-file uploads (`uploadTrainingFile`, multipart), streamed to DashScope. */
+  uploads: UploadRules;
   /** The HTTP server's own limits against slow or numerous clients. */
   http: {
     /** Time to receive a whole request, headers and body (not the response: streams outlive it). */
@@ -353,6 +363,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchLimit: e.BATCH_LIMIT ?? DEFAULT_LIMITS.batchLimit,
       maxUpstreamCalls: e.MAX_UPSTREAM_CALLS ?? DEFAULT_LIMITS.maxUpstreamCalls,
     },
+    uploads: { maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes, types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types },
     cache: {
       enabled: e.CACHE_ENABLED ?? true,
       ttlMs: e.CACHE_TTL_MS ?? 300_000,

@@ -5,6 +5,7 @@ import type { JobReader, UpstreamReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
 import type { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
+import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
 import type {
   Credential,
   DashScopeClient,
@@ -59,6 +60,8 @@ export interface GatewayContext {
   live: JobWatch;
   /** Aborts when the client goes away or the operation deadline passes: a write that must answer by then races it. */
   signal: AbortSignal | undefined;
+  /** What an uploaded training file may be (config.uploads). */
+  uploads: UploadRules;
 }
 
 export interface ContextDeps {
@@ -84,6 +87,7 @@ export interface ContextDeps {
   signal?: AbortSignal;
   now?: () => number;
   warn?: (message: string) => void;
+  uploads?: UploadRules;
 }
 
 export function createContext(deps: ContextDeps): GatewayContext {
@@ -148,6 +152,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     deploymentIdempotency: deps.deploymentIdempotency,
     live: deps.live,
     signal,
+    uploads: deps.uploads ?? DEFAULT_UPLOAD_RULES,
   };
 }
 

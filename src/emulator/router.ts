@@ -44,6 +44,7 @@ export const ROUTES = [
   { name: 'deployment-get', method: 'GET', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.get },
   { name: 'deployment-scale', method: 'PUT', path: `${DEPLOYMENTS}/:deployedModel/scale`, handler: deployments.scale },
   { name: 'deployment-delete', method: 'DELETE', path: `${DEPLOYMENTS}/:deployedModel`, handler: deployments.remove },
+  { name: 'file-upload', method: 'POST', path: FILES, handler: files.upload },
   { name: 'file-list', method: 'GET', path: FILES, handler: files.list },
   { name: 'file-get', method: 'GET', path: `${FILES}/:fileId`, handler: files.get },
   { name: 'file-delete', method: 'DELETE', path: `${FILES}/:fileId`, handler: files.remove },
@@ -160,5 +161,5 @@ export async function dispatch(
     return errorReply(404, 'WorkSpaceNotFound', 'WorkSpace can not be found.');
   }
   if (!match.handler || match.badEscape) return notFound();
-  return await match.handler({ account, params: match.params, query: request.query, body: request.body }, state);
+  return await match.handler({ account, params: match.params, query: request.query, body: request.body, req: request.req }, state);
 }

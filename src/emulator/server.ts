@@ -31,15 +31,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
+    const match = matchRoute(method, path);
+    // An upload's handler reads its body as a stream, at its own pace (after any delay fault): never held here.
+    const body = match.route === 'file-upload' ? Buffer.alloc(0) : await readBody(req);
     if (path.startsWith(CONTROL_PREFIX)) return send(res, controlReply(method, path.slice(CONTROL_PREFIX.length), body, controls, state));
 
-    const match = matchRoute(method, path);
     const apiKey = bearerKey(req);
     const rawJobId = match.rawParams.jobId;
     stats.record(

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { StoredDeployment } from './deployments.js';
 import type { StoredFile } from './handlers/files.js';
 import type { StoredJob } from './jobs.js';
@@ -34,7 +35,9 @@ export interface ApiRequest {
   /** the route's `:name` path segments, decoded */
   params: Readonly<Record<string, string>>;
   query: URLSearchParams;
+  /** Empty for an upload, whose handler streams `req` itself. */
   body: Buffer;
+  req: IncomingMessage;
 }
 
 export type Handler = (request: ApiRequest, state: EmulatorState) => Reply | Promise<Reply>;

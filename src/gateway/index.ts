@@ -80,6 +80,7 @@ export function createGateway({ config, client, now, log, tracing }: GatewayOpti
     prices: loadPriceList(upstream.region, config.pricesFile),
     now,
     warn: (message: string) => logger.warn(message),
+    uploads: config.uploads,
   };
   const closing = new AbortController();
   const { yoga, codes, operations, persistedQueries } = createGatewayYoga({

@@ -11,6 +11,7 @@ import { useCsrfPrevention } from '../plugins/use-csrf-prevention.js';
 import { graphiqlOptions, renderGraphiQLPage, useGraphiQLAssets } from '../plugins/use-graphiql.js';
 import { useIntrospectionSwitch } from '../plugins/use-introspection-switch.js';
 import { useOperationDeadline } from '../plugins/use-operation-deadline.js';
+import { useMultipartUpload } from '../plugins/use-multipart-upload.js';
 import { useOperationLimits } from '../plugins/use-operation-limits.js';
 import { PersistedQueries, usePersistedQueries } from '../plugins/use-persisted-queries.js';
 import { usePublicErrors } from '../plugins/use-public-errors.js';
@@ -57,6 +58,12 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   const codes = errorCodes(schema);
   const deadline = useOperationDeadline(config.operationDeadlineMs);
   const { limits } = config;
+  // An upload's body: the file, `operations` and `map` (each bounded like a JSON body), and the parts' headers.
+  const multipart = {
+    maxFileBytes: config.uploads.maxBytes,
+    maxFieldBytes: limits.maxBodyBytes,
+    maxBodyBytes: config.uploads.maxBytes + 2 * limits.maxBodyBytes + 16_384,
+  };
   // The caller's credential, hashed: what per-tenant state is keyed by.
   const scopeOf = (headers: Headers) => {
     const credential = credentialFor(headers);
@@ -76,8 +83,10 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
     // Before anything reads the body: another site's form POST is refused (415).
     useCsrfPrevention(),
-    // Bodies bounded, compressed or not, before they are parsed.
-    useRequestBodyLimit(limits.maxBodyBytes),
+    // Bodies bounded, compressed or not, before they are parsed; an upload by its own limit.
+    useRequestBodyLimit(limits.maxBodyBytes, multipart.maxBodyBytes),
+    // File uploads (GraphQL multipart requests) parsed as they stream, in place of yoga's parser that reads them whole.
+    useMultipartUpload(multipart),
     // A subscription whose Accept allows no stream is refused (406) before it reads upstream; before the batch rule
     // and the subscription cap, and its guards see every subscription request.
     useSubscriptionNeedsStream(),
@@ -123,6 +132,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     logging: logger,
     // No CORS headers unless origins are configured, and then only for those: other sites' pages cannot read answers.
     cors: corsPolicy(config.corsOrigins),
+    // Replaced by useMultipartUpload, which streams the file instead of reading the whole body.
+    multipart: false,
     batching: limits.batchLimit > 0 && { limit: limits.batchLimit },
     // useRequestBodyLimit bounds bodies, compressed or not; yoga's own limit would re-stream every body a second time.
     maxRequestBodySize: false,

@@ -28,7 +28,8 @@ export const DEFAULT_LIMITS: OperationLimits = {
   maxUpstreamCalls: 200,
 };
 
-export type LimitName = keyof OperationLimits;
+/** The limits' names in `extensions.limit`: the operation limits, and the upload's size and types (config.uploads). */
+export type LimitName = keyof OperationLimits | 'maxUploadBytes' | 'uploadTypes';
 
 /**
  * A request over a limit: BAD_USER_INPUT naming the limit. Without `httpStatus` it is a document error: yoga answers

@@ -2,6 +2,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 
 import type { Plugin } from 'graphql-yoga';
 import { badUserInput, errorResponse } from '../errors/index.js';
 import { limitExceeded } from './limits.js';
+import { isMultipart } from './use-multipart-upload.js';
 
 const DECODERS: Record<string, ((body: Buffer, options: ZlibOptions) => Buffer) | null> = {
   identity: null,
@@ -33,7 +34,7 @@ async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promis
  * Yoga itself neither decompresses nor bounds a decompressed body, so the body is read here once, and handed on
  * decompressed.
  */
-export function useRequestBodyLimit(maxBytes: number): Plugin {
+export function useRequestBodyLimit(maxBytes: number, multipartMaxBytes: number): Plugin {
   const tooLarge = () => limitExceeded('maxBodyBytes', `The request body is larger than ${maxBytes} bytes, the most allowed.`, 413);
   return {
     // Not async: the common request (a plain body of declared size) passes without a promise.
@@ -43,6 +44,17 @@ export function useRequestBodyLimit(maxBytes: number): Plugin {
       // Headers first: touching `request.body` makes the adapter build a stream.
       if (request.method === 'GET' || request.method === 'HEAD') return;
       const length = Number(request.headers.get('content-length') ?? 0);
+      // An upload: its own limit, declared sizes refused up front; the streaming parser (use-multipart-upload.ts)
+      // bounds the rest as it reads, never holding the body.
+      if (isMultipart(request)) {
+        if (length > multipartMaxBytes) {
+          const message = `The multipart body is larger than ${multipartMaxBytes} bytes, the most allowed.`;
+          return endResponse(errorResponse(fetchAPI, 413, limitExceeded('maxUploadBytes', message, 413)));
+        }
+        if (request.headers.has('content-encoding') && request.headers.get('content-encoding')?.trim().toLowerCase() !== 'identity')
+          return endResponse(errorResponse(fetchAPI, 415, badUserInput('A multipart upload is sent without Content-Encoding.')));
+        return;
+      }
       if (length > maxBytes) return endResponse(errorResponse(fetchAPI, 413, tooLarge()));
       const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
       // A plain body of a declared size within the limit needs nothing more: yoga reads it as it comes.

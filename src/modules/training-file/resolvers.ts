@@ -1,5 +1,6 @@
 import type { UpstreamRead } from '../../context.js';
-import { GatewayError, toGatewayError } from '../../errors/index.js';
+import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
+import { checkUpload } from './check-upload.js';
 import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers } from '../../generated/graphql.js';
 import { isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
 import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
@@ -7,6 +8,7 @@ import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { byDeadline, cutOffCause, type CutOff } from '../writes.js';
 
 export const MAX_PAGE_SIZE = 100;
+const MAX_DESCRIPTION = 500;
 
 const fileOf: UpstreamRead<string, TrainingFileRecord> = {
   name: 'trainingFile',
@@ -40,6 +42,30 @@ export const Query: QueryResolvers = {
 };
 
 export const Mutation: MutationResolvers = {
+  uploadTrainingFile: async (_parent, { file, description }, ctx) => {
+    const credential = ctx.credential();
+    if (description != null && description.length > MAX_DESCRIPTION)
+      throw badUserInput(`description is at most ${MAX_DESCRIPTION} characters.`, 'description');
+    // Everything about the file is checked on its first bytes, before DashScope is called at all.
+    const checked = await checkUpload(file, ctx.uploads);
+    const write = ctx.client
+      .uploadFile(credential, { filename: file.name, content: checked.content, description }, ctx.signal)
+      .catch((error: unknown) => {
+        // The caller's body failed the rules mid-stream: DashScope's request was aborted with it, no file was made.
+        throw checked.refusal() ?? toGatewayError(error);
+      });
+    const cutOff = (by: CutOff) =>
+      new GatewayError(
+        `${cutOffCause(by)} before DashScope answered the upload of ${JSON.stringify(file.name)}; it may still finish: list the training files to see.`,
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+      );
+    try {
+      return await byDeadline(write, ctx.signal, cutOff);
+    } finally {
+      checked.drain();
+    }
+  },
+
   deleteTrainingFile: async (_parent, { id }, ctx) => {
     requireId(id, 'training file');
     const write = ctx.client.deleteFile(ctx.credential(), id).catch((error: unknown) => {
@@ -84,6 +110,6 @@ export const costs: FieldCosts = {
     trainingFile: ONE_CALL,
     trainingFiles: { calls: () => 1, times: (a) => (typeof a.pageSize === 'number' ? Math.max(0, a.pageSize) : 1) },
   },
-  Mutation: { deleteTrainingFile: ONE_CALL },
+  Mutation: { deleteTrainingFile: ONE_CALL, uploadTrainingFile: ONE_CALL },
   FineTuneJob: { trainingFiles: ONE_CALL },
 };

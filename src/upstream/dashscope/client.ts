@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
@@ -111,6 +113,8 @@ interface Call {
    * envelope), errors as `{error: {message, type, code}}`.
    */
   compatible?: boolean;
+  /** A streamed body instead of `body` (an upload): sent as it is read, never held. */
+  stream?: { body: Readable; contentType: string };
 }
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -426,6 +430,49 @@ export class DashScopeClient {
     return answer.deleted;
   }
 
+  /**
+   * Uploads a training file (§6.12, `POST /compatible-mode/v1/files`, multipart `file` and `purpose=fine-tune`),
+   * streaming `content` into the request as DashScope reads it: the multipart body is a known boundary, a preamble, the
+   * content and an epilogue, so nothing is held. Should `content` fail (the caller's body cut off, over a limit), the
+   * request is aborted mid-body and DashScope makes no file. A write: never retried.
+   */
+  async uploadFile(
+    credential: Credential,
+    upload: { filename: string; content: AsyncIterable<Uint8Array>; description?: string | null | undefined },
+    signal?: AbortSignal,
+  ): Promise<TrainingFileRecord> {
+    const subject = `training file ${JSON.stringify(upload.filename)}`;
+    const boundary = `----finetune-gateway-${randomBytes(16).toString('hex')}`;
+    // Quotes and line breaks in a name are escaped as browsers do (HTML's form encoding): a name cannot add a header.
+    const quoted = (name: string) => name.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+    const field = (name: string, value: string) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const preamble =
+      field('purpose', 'fine-tune') +
+      (upload.description ? field('description', upload.description) : '') +
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${quoted(upload.filename)}"\r\n` +
+      'content-type: application/octet-stream\r\n\r\n';
+    async function* body() {
+      yield Buffer.from(preamble);
+      yield* upload.content;
+      yield Buffer.from(`\r\n--${boundary}--\r\n`);
+    }
+    return this.call(
+      credential,
+      {
+        method: 'POST',
+        root: 'files',
+        compatible: true,
+        path: '',
+        stream: { body: Readable.from(body(), { objectMode: false }), contentType: `multipart/form-data; boundary=${boundary}` },
+        subject,
+        action: 'creating',
+        signal,
+        write: true,
+      },
+      (output) => toTrainingFileRecord(parse(FileModel, output, subject, 'creating')),
+    );
+  }
+
   private deployment(output: unknown, subject: string, action: UpstreamFailure['action']): DeploymentRecord {
     return toDeploymentRecord(parse(DeploymentModel, output, subject, action), this.options.timeZoneOffsetMinutes);
   }
@@ -515,6 +562,7 @@ export class DashScopeClient {
     if (credential.workspace) headers['x-dashscope-workspace'] = credential.workspace;
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     span?.inject(headers);
+    if (call.stream) headers['content-type'] = call.stream.contentType;
     const failure = { subject: call.subject, action: call.action };
 
     let status: number;
@@ -525,7 +573,7 @@ export class DashScopeClient {
         method: call.method,
         path: this.rootPath(call) + call.path + queryString(call.query),
         headers,
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        body: call.stream ? call.stream.body : call.body === undefined ? undefined : JSON.stringify(call.body),
         signal: call.signal,
       });
       status = response.statusCode;

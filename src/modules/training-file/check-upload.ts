@@ -1,0 +1,99 @@
+import { badUserInput, type GatewayError } from '../../errors/index.js';
+import { limitExceeded } from '../../plugins/limits.js';
+import { sniff, typeByName, type StreamedFile, type UploadRules } from './upload.js';
+
+/** Leading bytes read, at most, to tell a file's type (JSONL may start with a BOM and blank lines). */
+const MAX_HEAD_BYTES = 64 * 1024;
+
+const kindName = { jsonl: 'JSONL', zip: 'ZIP' } as const;
+
+export interface CheckedUpload {
+  /** The file's bytes, the ones read to check it first, counted: past the size limit it fails (and its request aborts). */
+  content: AsyncIterable<Uint8Array>;
+  /** Why `content` failed, when the caller's file or body was at fault. */
+  refusal(): GatewayError | undefined;
+  /** Reads what is left of the file and drops it, so that the request ends and its answer can be sent. */
+  drain(): void;
+}
+
+/**
+ * The upload rules on the file's name and first bytes (before anything is sent upstream): a JSONL or ZIP file by its
+ * extension and by its first bytes, of a type allowed, not empty. The size is counted as the rest streams through.
+ */
+export async function checkUpload(file: StreamedFile, rules: UploadRules): Promise<CheckedUpload> {
+  const name = JSON.stringify(file.name.slice(0, 128));
+  const allowed = rules.types.map((t) => `.${t}`).join(' or ');
+  const type = typeByName(file.name);
+  if (!type || !rules.types.includes(type))
+    throw withLimit(
+      'uploadTypes',
+      `The file ${name} is not a ${allowed} file: training files are ${rules.types.map((t) => kindName[t]).join(' or ')}.`,
+    );
+
+  const tooLarge = () => withLimit('maxUploadBytes', `The file ${name} is larger than ${rules.maxBytes} bytes, the most allowed.`);
+  const iterator = file.stream()[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let refusal: GatewayError | undefined;
+  const next = async (): Promise<IteratorResult<Buffer>> => {
+    try {
+      return await iterator.next();
+    } catch {
+      // busboy ends the part with an error when the body stops inside it.
+      throw (refusal = badUserInput(`The upload of ${name} was cut off before the file's end.`));
+    }
+  };
+  const drain = () => {
+    void (async () => {
+      for (;;) if ((await next()).done) return;
+    })().catch(() => {});
+  };
+
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let verdict: 'ok' | 'more' | 'no' = 'more';
+  for (;;) {
+    const read = await next();
+    if (read.done) break;
+    head.push(read.value);
+    headBytes += read.value.length;
+    if (headBytes > rules.maxBytes) {
+      drain();
+      throw tooLarge();
+    }
+    verdict = sniff(Buffer.concat(head), type);
+    if (verdict !== 'more' || headBytes > MAX_HEAD_BYTES) break;
+  }
+  if (headBytes === 0) throw badUserInput(`The file ${name} is empty.`, 'file');
+  if (verdict !== 'ok') {
+    drain();
+    const start = type === 'zip' ? 'PK\\x03\\x04' : '"{" (after any BOM and whitespace)';
+    throw withLimit('uploadTypes', `The file ${name} is named ${kindName[type]} but does not start like one (${start}).`);
+  }
+
+  async function* content(): AsyncGenerator<Uint8Array> {
+    let size = 0;
+    const counted = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > rules.maxBytes) throw (refusal = tooLarge());
+      return chunk;
+    };
+    for (const chunk of head) yield counted(chunk);
+    head.length = 0;
+    for (;;) {
+      const read = await next();
+      if (read.done) break;
+      yield counted(read.value);
+    }
+    // The rest of the request must be sound too (no second file, not cut off) before the upload may complete.
+    await file.rest.catch((error: unknown) => {
+      throw (refusal = error as GatewayError);
+    });
+  }
+  return { content: content(), refusal: () => refusal, drain };
+}
+
+function withLimit(limit: 'uploadTypes' | 'maxUploadBytes', message: string): GatewayError {
+  const error = limitExceeded(limit, message);
+  // A field error of the operation, not a refused request: no HTTP status of its own.
+  delete (error.extensions as { http?: unknown }).http;
+  return error;
+}
