@@ -3,6 +3,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import { invalidIdReason } from './ids.js';
+import { endpointTemplate } from './endpoint.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
   DeploymentListModel,
@@ -58,6 +59,19 @@ export interface DashScopeClientOptions {
   userAgent?: string;
   /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
   resilience?: Partial<ResilienceOptions>;
+  /** Hears every request sent (each attempt), when it ends: for metrics. */
+  onRequest?: (event: UpstreamRequestEvent) => void;
+}
+
+/** One upstream request that was sent, as metrics count it. */
+export interface UpstreamRequestEvent {
+  /** The route template, e.g. `GET /fine-tunes/{id}` (src/upstream/dashscope/endpoint.ts). */
+  endpoint: string;
+  /** The HTTP status, or what ended the request without one: `timeout`, `unavailable`, `aborted`. */
+  status: string;
+  /** DashScope's error code, or the failure's kind (`bad-response`) when it gave none. */
+  code: string | undefined;
+  durationMs: number;
 }
 
 export interface ListJobsParams {
@@ -476,9 +490,13 @@ export class DashScopeClient {
    * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
    */
   private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+    const endpoint = endpointTemplate(call.method, call.root, call.path);
+    const { onRequest } = this.options;
     return this.resilience.run(
-      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
-      () => this.send(credential, call, read),
+      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action, endpoint },
+      onRequest
+        ? () => observed(endpoint, call.signal, onRequest, () => this.send(credential, call, read))
+        : () => this.send(credential, call, read),
     );
   }
 
@@ -553,6 +571,33 @@ export class DashScopeClient {
       requestId: body.request_id ?? headerValue(responseHeaders['x-request-id']),
       retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
     });
+  }
+}
+
+/** Times one attempt and tells `onRequest` how it ended (a request refused before sending is not one). */
+async function observed<T>(
+  endpoint: string,
+  signal: AbortSignal | undefined,
+  onRequest: (event: UpstreamRequestEvent) => void,
+  send: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  const report = (status: string, code?: string) => onRequest({ endpoint, status, code, durationMs: performance.now() - started });
+  try {
+    const result = await send();
+    report('2xx');
+    return result;
+  } catch (error) {
+    const f = error instanceof UpstreamError ? error.failure : undefined;
+    if (f?.kind !== 'invalid-request') {
+      if (signal?.aborted) report('aborted');
+      else
+        report(
+          f?.httpStatus !== undefined ? String(f.httpStatus) : (f?.kind ?? 'unavailable'),
+          f?.code ?? (f?.kind === 'http' ? undefined : f?.kind),
+        );
+    }
+    throw error;
   }
 }
 
