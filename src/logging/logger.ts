@@ -59,7 +59,10 @@ export function createLogger({ level, env, destination }: LoggerOptions): Gatewa
   if (destination) return pino(options, destination);
   if (env === 'development') {
     // A worker thread resolves pino-pretty at run time: production never loads it (it is a dev dependency).
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
+    });
   }
   return pino(options);
 }
