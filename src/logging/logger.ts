@@ -64,7 +64,9 @@ export function createLogger({ level, env, destination }: LoggerOptions): Gatewa
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
     });
   }
-  return pino(options);
+  // Written asynchronously (a line per operation must not cost a blocking write each); pino flushes what is left when
+  // the process exits.
+  return pino(options, pino.destination({ dest: 1, sync: false }));
 }
 
 /**
