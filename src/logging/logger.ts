@@ -57,8 +57,9 @@ export function createLogger({ level, env, destination }: LoggerOptions): Gatewa
     hooks: { streamWrite: maskSecrets },
   };
   if (destination) return pino(options, destination);
-  if (env === 'development') {
-    // A worker thread resolves pino-pretty at run time: production never loads it (it is a dev dependency).
+  if (env === 'development' && installed('pino-pretty')) {
+    // A worker thread resolves pino-pretty at run time: production never loads it (it is a dev dependency, absent from
+    // the image; there, even NODE_ENV=development logs JSON).
     return pino({
       ...options,
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
@@ -95,5 +96,14 @@ function withoutSecrets(value: unknown): unknown {
     return JSON.parse(JSON.stringify(value, (key, inner: unknown) => (key && secretKey.test(key) ? '[redacted]' : inner)));
   } catch {
     return '[unserialisable]';
+  }
+}
+
+function installed(name: string): boolean {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch {
+    return false;
   }
 }
