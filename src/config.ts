@@ -43,7 +43,10 @@ const EnvModel = z.object({
   NODE_ENV: optional(z.enum(['development', 'production', 'test'])),
   PORT: optional(z.coerce.number().int().min(0).max(65535)),
   HOST: optional(z.string().min(1)),
-  LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error'])),
+  LOG_LEVEL: optional(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])),
+  METRICS_TOKEN: optional(z.string().min(16, 'at least 16 characters')),
+  METRICS_PORT: optional(z.coerce.number().int().min(0).max(65535)),
+  METRICS_HOST: optional(z.string().min(1)),
   DASHSCOPE_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
   DASHSCOPE_API_KEY: optional(z.string().min(1)),
   DASHSCOPE_REGION: optional(z.enum(['intl', 'cn-beijing'])),
@@ -136,7 +139,12 @@ export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
   host: string;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /**
+   * `/metrics` (Prometheus): with `token`, only for `Authorization: Bearer <token>`; with `port`, served only by a
+   * listener of its own on `host` (loopback by default), not on the public port.
+   */
+  metrics: { token: string | undefined; port: number | undefined; host: string };
   /** `demo`: no upstream configured, the embedded emulator serves. `remote`: a real (or compatible) DashScope. */
   mode: 'demo' | 'remote';
   upstream: {
@@ -321,6 +329,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT ?? 4000,
     host: e.HOST ?? '127.0.0.1',
     logLevel: e.LOG_LEVEL ?? 'info',
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST ?? '127.0.0.1' },
     mode: demo ? 'demo' : 'remote',
     upstream: {
       baseUrl: demo ? undefined : (e.DASHSCOPE_BASE_URL ?? REGION_BASE_URLS[region]),

@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
-import { createLogger, describeUpstreamEvent, type LogSink } from '../logging/index.js';
+import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination } from '../logging/index.js';
+import { GatewayMetrics } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
@@ -10,6 +11,7 @@ import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '
 import { JobReader } from '../upstream/job-reader.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
+import { healthReport, opsRoutes, type LastUpstreamError } from './ops-routes.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
 import { serveWebSocket } from './websocket.js';
 import { createGatewayYoga } from './yoga.js';
@@ -21,8 +23,10 @@ export interface GatewayOptions {
   client?: DashScopeClient;
   /** Clock for derived fields (tests pin it). */
   now?: () => number;
-  /** Where log lines go, already redacted (default: the console). */
-  log?: LogSink;
+  /** Where the JSON log lines go, already redacted (default: stdout; pretty in development). Tests pass a stream they read. */
+  logDestination?: LogDestination;
+  /** A logger made already (main.ts logs before the gateway exists); `logDestination` is then unused. */
+  logger?: GatewayLogger;
   /** `await startTracing(config.tracing)` (src/observability/tracing.ts): required when `config.tracing` is set. */
   tracing?: Tracing | undefined;
 }
@@ -30,8 +34,17 @@ export interface GatewayOptions {
 export interface Gateway {
   yoga: YogaServerInstance<object, GatewayContext>;
   server: Server;
-  /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:4000`. */
+  /** The gateway's logger (pino): main.ts and any other part log through it. */
+  logger: GatewayLogger;
+  /**
+   * This gateway's Prometheus metrics (its own registry). Other parts count through it: `cacheLookup`,
+   * `singleFlightJoin`, `gauge`, `counter` (src/metrics/metrics.ts).
+   */
+  metrics: GatewayMetrics;
+  /** Starts listening (and the metrics listener, with METRICS_PORT); resolves to the base URL, e.g. `http://127.0.0.1:4000`. */
   listen(port?: number, host?: string): Promise<string>;
+  /** The metrics listener's base URL once listening, with METRICS_PORT; undefined without. */
+  metricsUrl(): string | undefined;
   /** Closes at once, dropping whatever is in flight (tests). */
   close(): Promise<void>;
   /**
@@ -51,26 +64,60 @@ export interface Gateway {
  * rule (auth.ts), yoga with its plugins (yoga.ts), the transports (http-server.ts, websocket.ts) and the lifecycle
  * (lifecycle.ts).
  */
-export function createGateway({ config, client, now, log, tracing }: GatewayOptions): Gateway {
+export function createGateway({ config, client, now, logDestination, logger: given, tracing }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
   // Loading OpenTelemetry is asynchronous (a dynamic import, so that it costs nothing when off): the caller does it.
   if (config.tracing && !tracing) throw new Error('config.tracing is set: pass `tracing: await startTracing(config.tracing)`');
-  const logger = createLogger(config.logLevel, log);
+  const startedAt = Date.now();
+  const logger = given ?? createLogger({ level: config.logLevel, env: config.env, destination: logDestination });
+  const closing = new AbortController();
+  let lastUpstreamError: LastUpstreamError | undefined;
+  // What /health and the metrics' gauges read, at request or scrape time: from the parts made below.
+  const sources = {
+    closing: closing.signal,
+    breakerState: () => dashscope.resilience.state().breaker,
+    lastUpstreamError: () => lastUpstreamError,
+    cachedJobs: () => shared.reader.cachedJobs,
+    pollers: () => live.size,
+    subscriptions: () => activeSubscriptions(),
+    webSockets: () => websocket.connections(),
+  };
+  const metrics = new GatewayMetrics(sources);
   const dashscope =
     client ??
     new DashScopeClient({
       ...upstream,
       baseUrl: upstream.baseUrl,
-      resilience: { ...upstream.resilience, onEvent: (event) => logger.warn(describeUpstreamEvent(event)) },
       tracer: tracing?.upstream,
+      onRequest: (event) => metrics.upstreamRequest(event),
+      resilience: {
+        ...upstream.resilience,
+        onEvent: (event) => {
+          logUpstreamEvent(logger, event);
+          if (event.type !== 'fault') return;
+          const f = event.failure;
+          if (event.retrying) metrics.upstreamRetry(event.endpoint);
+          lastUpstreamError = {
+            at: new Date().toISOString(),
+            endpoint: event.endpoint,
+            status: f.httpStatus,
+            code: f.code,
+            kind: f.kind,
+            requestId: f.requestId,
+          };
+        },
+      },
     });
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const shared = {
     client: dashscope,
-    reader: new JobReader(dashscope, config.cache),
+    reader: new JobReader(dashscope, config.cache, {
+      cacheLookup: (result) => metrics.cacheLookup('jobs', result),
+      singleFlightJoin: (read) => metrics.singleFlightJoin(read),
+    }),
     idempotency: new IdempotencyStore<FineTuneJobRecord>({ settleMs: config.createSettleMs }),
     deploymentIdempotency: new IdempotencyStore<DeploymentRecord>(),
     live,
@@ -82,16 +129,33 @@ export function createGateway({ config, client, now, log, tracing }: GatewayOpti
     warn: (message: string) => logger.warn(message),
     uploads: config.uploads,
   };
-  const closing = new AbortController();
-  const { yoga, codes, operations, persistedQueries } = createGatewayYoga({
+  const { yoga, codes, operations, persistedQueries, activeSubscriptions } = createGatewayYoga({
     config,
     logger,
+    metrics,
     shared,
     credentialFor: credentials(config),
     closing: closing.signal,
     tracing,
   });
-  const server = createHttpServer(config.http, yoga.requestListener);
+  const metricsRoute = { metrics, token: config.metrics.token };
+  // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port.
+  const ops = opsRoutes({
+    health: () => healthReport(sources, startedAt),
+    ...(config.metrics.port === undefined && { metrics: metricsRoute }),
+  });
+  const server = createHttpServer(config.http, (request, response) => {
+    if (!ops(request, response)) void yoga.requestListener(request, response);
+  });
+  const metricsServer =
+    config.metrics.port === undefined
+      ? undefined
+      : createHttpServer(config.http, (request, response) => {
+          if (!opsRoutes({ metrics: metricsRoute })(request, response)) {
+            response.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics here\n');
+          }
+        });
+  let metricsUrl: string | undefined;
   const websocket = serveWebSocket(server, yoga, {
     allowedOrigins: config.corsOrigins,
     maxPayloadBytes: config.limits.maxBodyBytes,
@@ -102,14 +166,35 @@ export function createGateway({ config, client, now, log, tracing }: GatewayOpti
     isDev: config.env === 'development',
     logger,
   });
+
   const parts = { closing, live, server, websocket, operations, upstream: dashscope, tracing };
+  const closeMetricsServer = async () => {
+    if (!metricsServer?.listening) return;
+    await new Promise<void>((resolve) => {
+      metricsServer.close(() => resolve());
+      metricsServer.closeAllConnections();
+    });
+  };
   return {
     yoga,
     server,
-    listen: (port = config.port, host = config.host) => listen(server, port, host),
-    close: () => closeNow(parts),
-    shutdown: ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log } = {}) =>
-      shutdownGracefully(parts, { graceMs, readyDelayMs, log }),
+    logger,
+    metrics,
+    listen: async (port = config.port, host = config.host) => {
+      if (metricsServer && config.metrics.port !== undefined)
+        metricsUrl = await listen(metricsServer, config.metrics.port, config.metrics.host);
+      return listen(server, port, host);
+    },
+    metricsUrl: () => metricsUrl,
+    close: async () => {
+      await closeNow(parts);
+      await closeMetricsServer();
+    },
+    shutdown: async ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log } = {}) => {
+      const result = await shutdownGracefully(parts, { graceMs, readyDelayMs, log });
+      await closeMetricsServer();
+      return result;
+    },
     closing: closing.signal,
   };
 }

@@ -126,7 +126,7 @@ export function serveWebSocket(
   server: Server,
   yoga: YogaServerInstance<object, GatewayContext>,
   options: WebSocketOptions,
-): { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }> } {
+): { close(): Promise<void>; drain(graceMs: number): Promise<{ forced: boolean }>; connections(): number } {
   const { logger, isDev, codes, maxOperationsPerSocket, keepAliveMs = 12_000 } = options;
   let draining = false;
   const sockets = new Set<SocketState>();
@@ -142,7 +142,7 @@ export function serveWebSocket(
   /** An error as a client sees it over HTTP: masked (and the original logged), coded, without `extensions.http`. */
   const toPublic = (error: unknown): GraphQLError => {
     const masked = maskError(error, 'Unexpected error.', isDev);
-    if (masked !== error) logger.error(error);
+    if (masked !== error) logger.error({ err: error, transport: 'graphql-ws' }, 'masked an unexpected error');
     const result = publicError(masked instanceof GraphQLError ? masked : new GraphQLError(masked.message), codes, isDev);
     if (!result.extensions.http) return result;
     const extensions = { ...result.extensions };
@@ -240,7 +240,7 @@ export function serveWebSocket(
   };
   const graphqlWs = makeServer(hooks);
 
-  wss.on('error', (error) => logger.error('WebSocket server error:', error));
+  wss.on('error', (error) => logger.error({ err: error, transport: 'graphql-ws' }, 'WebSocket server error'));
   wss.on('connection', (socket, upgrade) => {
     if (sockets.size >= options.maxSockets) {
       // 1013 "Try Again Later"; a client that does not answer the close frame is dropped at once.
@@ -252,7 +252,7 @@ export function serveWebSocket(
     const state: SocketState = { socket, upgrade, operations: new Map(), hashOnly: new Set() };
     sockets.add(state);
     // ws has already closed the socket (1009 for a message over maxPayload, 1002 for a protocol error).
-    socket.on('error', (error) => logger.warn('WebSocket closed on a client error:', error.message));
+    socket.on('error', (error) => logger.warn({ transport: 'graphql-ws', reason: error.message }, 'WebSocket closed on a client error'));
     let alive = true;
     socket.on('pong', () => (alive = true));
     const keepAlive = setInterval(() => {
@@ -274,7 +274,7 @@ export function serveWebSocket(
           // A text or binary message, as one Buffer (ws' default binaryType).
           socket.on('message', (data: Buffer) => {
             handle(withPersistedQueryPlaceholder(data.toString(), state.hashOnly)).catch((error: unknown) => {
-              logger.error('WebSocket message handling failed:', error);
+              logger.error({ err: error, transport: 'graphql-ws' }, 'WebSocket message handling failed');
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             });
           }),
@@ -292,6 +292,7 @@ export function serveWebSocket(
 
   const closeServer = () => new Promise<void>((resolve) => wss.close(() => resolve()));
   return {
+    connections: () => sockets.size,
     /** At once: every socket dropped with whatever it has in flight (tests, or after the grace). */
     close: async () => {
       draining = true;

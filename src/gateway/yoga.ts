@@ -3,7 +3,9 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { createContext, type ContextDeps, type GatewayContext } from '../context.js';
 import { errorCodes, maskError } from '../errors/index.js';
-import type { GatewayLogger } from '../logging/index.js';
+import { yogaLogger, type GatewayLogger } from '../logging/index.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import { useOperationObserver } from '../plugins/use-operation-observer.js';
 import { useApolloMultipartSubscriptions } from '../plugins/use-apollo-multipart.js';
 import { useBatchLimit } from '../plugins/use-batch-limit.js';
 import { corsPolicy, useVaryOrigin } from '../plugins/use-cors.js';
@@ -34,6 +36,7 @@ import type { Tracing } from '../observability/tracing.js';
 export interface YogaParts {
   config: Config;
   logger: GatewayLogger;
+  metrics: GatewayMetrics;
   /** The gateway-wide parts of every context (createGateway makes them once). */
   shared: Omit<ContextDeps, 'credential' | 'signal'>;
   credentialFor: (headers: Headers) => Credential | GatewayError | null;
@@ -44,7 +47,7 @@ export interface YogaParts {
 }
 
 /** The yoga server: its options, the per-operation context, and every plugin in the order a request meets them. */
-export function createGatewayYoga({ config, logger, shared, credentialFor, closing, tracing }: YogaParts): {
+export function createGatewayYoga({ config, logger, metrics, shared, credentialFor, closing, tracing }: YogaParts): {
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
@@ -52,6 +55,8 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   operations: { abort(reason: unknown): void };
   /** The persisted-query store, shared with the WebSocket transport. */
   persistedQueries: PersistedQueries;
+  /** Subscriptions streaming now, on every transport. */
+  activeSubscriptions: () => number;
 } {
   const isDev = config.env === 'development';
   const schema = buildSchema();
@@ -71,6 +76,7 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const persistedQueries = new PersistedQueries(scopeOf, { trusted: config.persistedDocuments });
+  const observer = useOperationObserver({ metrics, logger, codes });
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
@@ -79,8 +85,10 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     ...(tracing?.plugins ?? []),
     // A hash-only request gets its query before the operation limits look at it.
     usePersistedQueries(persistedQueries),
-    // A debug line per request and response (LOG_LEVEL=debug); off, its hooks are not installed at all.
-    ...(config.logLevel === 'debug' ? [useRequestLog(logger)] : []),
+    // A debug line per request and response (LOG_LEVEL=debug or trace); off, its hooks are not installed at all.
+    ...(logger.isLevelEnabled('debug') ? [useRequestLog(logger)] : []),
+    // The info line and the metrics of every operation, on every transport, with what it cost upstream.
+    observer,
     // Before anything reads the body: another site's form POST is refused (415).
     useCsrfPrevention(),
     // Bodies bounded, compressed or not, before they are parsed; an upload by its own limit.
@@ -99,7 +107,7 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     // Upstream calls an operation may cause, estimated up front and counted as it runs.
     useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
     // The last word on every error a client sees: a documented code, no internals outside development.
-    usePublicErrors(codes, isDev, (line) => logger.error(line)),
+    usePublicErrors(codes, isDev, (line) => logger.error({ source: 'public-errors' }, line)),
     // GraphiQL's files from this package, not a CDN.
     ...(config.graphiql ? [useGraphiQLAssets()] : []),
     // Apollo Client's HttpLink subscriptions.
@@ -129,7 +137,7 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     // Yoga logs every error this masks (use-public-errors.ts logs the ones masked after it); why most errors are
     // converted before they get here: src/errors/to-gateway-error.ts.
     maskedErrors: { maskError, isDev },
-    logging: logger,
+    logging: yogaLogger(logger),
     // No CORS headers unless origins are configured, and then only for those: other sites' pages cannot read answers.
     cors: corsPolicy(config.corsOrigins),
     // Replaced by useMultipartUpload, which streams the file instead of reading the whole body.
@@ -137,9 +145,15 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     batching: limits.batchLimit > 0 && { limit: limits.batchLimit },
     // useRequestBodyLimit bounds bodies, compressed or not; yoga's own limit would re-stream every body a second time.
     maxRequestBodySize: false,
-    healthCheckEndpoint: '/health',
+    // `/health` and `/metrics` are answered before yoga (src/gateway/ops-routes.ts).
     parserAndValidationCache: true,
     plugins,
   });
-  return { yoga, codes, operations: { abort: (reason) => deadline.abortInFlight(reason) }, persistedQueries };
+  return {
+    yoga,
+    codes,
+    operations: { abort: (reason) => deadline.abortInFlight(reason) },
+    persistedQueries,
+    activeSubscriptions: observer.activeSubscriptions,
+  };
 }

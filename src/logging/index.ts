@@ -1,4 +1,4 @@
-export { createLogger, type GatewayLogger, type LogLevel, type LogSink } from './logger.js';
-export { escapeControl, maskKeys, redact } from './redact.js';
-export { describeUpstreamEvent } from './upstream-events.js';
+export { createLogger, yogaLogger, REDACT_PATHS, type GatewayLogger, type LogDestination, type LogLevel } from './logger.js';
+export { maskKeys, maskSecrets } from './redact.js';
+export { logUpstreamEvent } from './upstream-events.js';
 export { currentRequestId, requestScope } from './request-scope.js';

@@ -1,16 +1,36 @@
 import type { ResilienceEvent } from '../upstream/dashscope/index.js';
+import type { GatewayLogger } from './logger.js';
 
-/** An operator's line: what failed upstream and DashScope's request id to quote to its support. */
-export function describeUpstreamEvent(event: ResilienceEvent): string {
+/**
+ * An operator's line for each upstream fault and breaker change, with fields to filter on: `endpoint` (the route
+ * template, never an id), `status`, `code`, DashScope's `request_id` to quote to its support, and whether it is
+ * retried. DashScope's own text (which clients do not see for a 5xx) is a field too, so a newline in it stays inside
+ * the JSON string.
+ */
+export function logUpstreamEvent(logger: GatewayLogger, event: ResilienceEvent): void {
   if (event.type === 'breaker') {
-    return event.state === 'open'
-      ? 'DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds'
-      : 'DashScope circuit breaker closed';
+    logger.warn(
+      { event: 'upstream.breaker', state: event.state },
+      event.state === 'open'
+        ? 'DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds'
+        : 'DashScope circuit breaker closed',
+    );
+    return;
   }
   const f = event.failure;
   const status = f.kind === 'http' ? `HTTP ${f.httpStatus}${f.code ? ` ${f.code}` : ''}` : `${f.kind}${f.detail ? ` (${f.detail})` : ''}`;
-  // DashScope's own text, which clients do not see for a 5xx: JSON-quoted (a newline in it cannot forge a log line),
-  // and redacted by the logger like every line.
-  const said = f.upstreamMessage ? `: ${JSON.stringify(f.upstreamMessage.slice(0, 2_000))}` : '';
-  return `DashScope ${status} while ${f.action} ${f.subject}${f.requestId ? `, request id ${f.requestId}` : ''}${said}; ${event.retrying ? 'retrying' : 'giving up'}`;
+  logger.warn(
+    {
+      event: 'upstream.fault',
+      endpoint: event.endpoint,
+      kind: f.kind,
+      status: f.httpStatus,
+      code: f.code,
+      request_id: f.requestId,
+      retrying: event.retrying,
+      detail: f.detail,
+      upstreamMessage: f.upstreamMessage?.slice(0, 2_000),
+    },
+    `DashScope ${status} while ${f.action} ${f.subject}; ${event.retrying ? 'retrying' : 'giving up'}`,
+  );
 }

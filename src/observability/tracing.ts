@@ -10,7 +10,7 @@ import type { TracingConfig } from '../config.js';
 /** One attempt of an upstream call (a retry is another attempt), as the DashScope client describes it. */
 export interface UpstreamAttempt {
   method: string;
-  /** The route without ids, e.g. `/api/v1/fine-tunes/{job_id}/logs`: the span name, which must stay bounded. */
+  /** The route without ids, e.g. `/fine-tunes/{id}/logs` (endpoint.ts): the span name, which must stay bounded. */
   route: string;
   /** The path sent, ids included: an attribute only. */
   path: string;

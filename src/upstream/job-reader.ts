@@ -26,6 +26,13 @@ export interface JobReaderOptions {
 
 export type UpstreamReader = Pick<DashScopeClient, 'getJob' | 'listJobs' | 'getLogs' | 'listCheckpoints'>;
 
+/** What the reader tells metrics: finished-job cache lookups, and reads that joined one already in flight. */
+export interface ReaderEvents {
+  cacheLookup(result: 'hit' | 'miss'): void;
+  /** `read`: which kind of read was shared (`job`, `list`, `logs`, `checkpoints`). */
+  singleFlightJoin(read: string): void;
+}
+
 interface Flight {
   promise: Promise<unknown>;
   controller: AbortController;
@@ -48,6 +55,7 @@ export class JobReader implements UpstreamReader {
   constructor(
     private readonly upstream: UpstreamReader,
     private readonly options: JobReaderOptions,
+    private readonly events?: ReaderEvents,
   ) {
     this.jobs = options.enabled
       ? new LRUCache({
@@ -64,9 +72,10 @@ export class JobReader implements UpstreamReader {
   getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     const key = this.jobKey(credential, jobId);
     const cached = this.jobs?.get(key);
+    if (this.jobs) this.events?.cacheLookup(cached ? 'hit' : 'miss');
     if (cached) return Promise.resolve(cached);
     const generation = this.generation;
-    return this.flight(`${key}\u0000get`, signal, (shared) =>
+    return this.flight('job', `${key}\u0000get`, signal, (shared) =>
       this.upstream.getJob(credential, jobId, shared).then((job) => {
         if (generation === this.generation) this.remember(key, job);
         return job;
@@ -78,7 +87,7 @@ export class JobReader implements UpstreamReader {
     const scope = this.scope(credential);
     const generation = this.generation;
     const key = `${scope}\u0000list\u0000${params.page}\u0000${params.pageSize}\u0000${params.model ?? ''}`;
-    return this.flight(key, signal, (shared) =>
+    return this.flight('list', key, signal, (shared) =>
       this.upstream.listJobs(credential, params, shared).then((page) => {
         // A page carries whole jobs: the finished ones need not be asked for again.
         if (generation === this.generation) for (const job of page.jobs) this.remember(`${scope}\u0000${job.id}`, job);
@@ -89,12 +98,12 @@ export class JobReader implements UpstreamReader {
 
   getLogs(credential: Credential, jobId: string, window: { offset: number; limit: number }, signal?: AbortSignal): Promise<JobLogsRecord> {
     const key = `${this.jobKey(credential, jobId)}\u0000logs\u0000${window.offset}\u0000${window.limit}`;
-    return this.flight(key, signal, (shared) => this.upstream.getLogs(credential, jobId, window, shared));
+    return this.flight('logs', key, signal, (shared) => this.upstream.getLogs(credential, jobId, window, shared));
   }
 
   listCheckpoints(credential: Credential, jobId: string, signal?: AbortSignal): Promise<CheckpointRecord[]> {
     const key = `${this.jobKey(credential, jobId)}\u0000checkpoints`;
-    return this.flight(key, signal, (shared) => this.upstream.listCheckpoints(credential, jobId, shared));
+    return this.flight('checkpoints', key, signal, (shared) => this.upstream.listCheckpoints(credential, jobId, shared));
   }
 
   /** Forgets the job for this credential, and makes reads already in flight start afresh (after a mutation). */
@@ -137,10 +146,16 @@ export class JobReader implements UpstreamReader {
     return scope;
   }
 
-  private flight<T>(key: string, signal: AbortSignal | undefined, start: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  private flight<T>(
+    kind: 'job' | 'list' | 'logs' | 'checkpoints',
+    key: string,
+    signal: AbortSignal | undefined,
+    start: (signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     if (!this.options.singleFlight) return start(signal);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     let flight = this.flights.get(key);
+    if (flight) this.events?.singleFlightJoin(kind);
     if (!flight) {
       const controller = new AbortController();
       const created: Flight = { promise: Promise.resolve(), controller, waiters: 0 };

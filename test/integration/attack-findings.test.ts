@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
-import type { LogLevel } from '../../src/logging/logger.js';
+import { captureLogs } from '../support/logs.js';
 import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -136,10 +136,10 @@ describe('attack findings: a subscription inside a batch (BATCH_LIMIT > 0)', () 
 });
 
 describe('attack findings: hostile request shapes over HTTP', () => {
-  const lines: Array<[LogLevel, string]> = [];
+  const logs = captureLogs();
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'debug' }, log: (level, line) => lines.push([level, line]) });
+    stack = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'debug' }, logs });
   });
   afterAll(() => stack.close());
 
@@ -147,7 +147,7 @@ describe('attack findings: hostile request shapes over HTTP', () => {
     ['a number', 5],
     ['an object', { a: 1 }],
   ])('answers a query that is %s with BAD_USER_INPUT, not INTERNAL_SERVER_ERROR', async (_name, query) => {
-    lines.length = 0;
+    logs.clear();
     const response = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
@@ -155,11 +155,11 @@ describe('attack findings: hostile request shapes over HTTP', () => {
     });
     const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
     expect(body.errors.map((e) => e.extensions.code)).toEqual(['BAD_USER_INPUT']);
-    expect(lines.filter(([level]) => level === 'error')).toEqual([]);
+    expect(logs.records().filter((record) => record.level === 'error')).toEqual([]);
   });
 
   it('logs the x-request-id it generated and answered with (debug log says "requestId":null)', async () => {
-    lines.length = 0;
+    logs.clear();
     const response = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -167,7 +167,7 @@ describe('attack findings: hostile request shapes over HTTP', () => {
     });
     const id = response.headers.get('x-request-id');
     expect(id).toBeTruthy();
-    expect(lines.map(([, line]) => line).filter((line) => line.includes(id!))).not.toEqual([]);
+    expect(logs.records().filter((record) => record.requestId === id)).not.toEqual([]);
   });
   it('applies the token limit to a subscription before anything parses it whole (a plain-JSON Accept skips it)', async () => {
     // 49,000 tokens: parsed in full without the limit to decide it is a subscription (~127 ms of CPU per request,
@@ -327,13 +327,13 @@ describe('attack findings: control characters in create input', () => {
 });
 
 describe('attack findings: upstream failures in production', () => {
-  const lines: Array<[LogLevel, string]> = [];
+  const logs = captureLogs();
   let stack: Stack;
   const JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status } }`;
   beforeAll(async () => {
     stack = await startStack({
       env: { NODE_ENV: 'production', LOG_LEVEL: 'info', UPSTREAM_RETRIES: '0', CACHE_ENABLED: 'false' },
-      log: (level, line) => lines.push([level, line]),
+      logs,
     });
   });
   afterAll(() => stack.close());
@@ -364,20 +364,27 @@ describe('attack findings: upstream failures in production', () => {
       times: 1,
       fault: { kind: 'status', status: 503, code: 'InternalError', message: 'pool exhausted at 10.0.3.7' },
     });
-    lines.length = 0;
+    logs.clear();
     const response = await stack.gql(JOB, { id: SEED_JOB_IDS.running }, { 'x-request-id': 'trace-5xx-1' });
     expect(response.body.errors?.[0]?.message).not.toContain('10.0.3.7');
-    const warnings = lines.filter(([level]) => level === 'warn').map(([, line]) => line);
-    expect(warnings.filter((line) => line.includes('pool exhausted at 10.0.3.7') && line.includes('trace-5xx-1'))).toHaveLength(1);
+    const warnings = logs.records().filter((record) => record.level === 'warn');
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        upstreamMessage: 'pool exhausted at 10.0.3.7',
+        requestId: 'trace-5xx-1',
+        status: 503,
+        request_id: expect.any(String),
+      }),
+    ]);
   });
 
   it.each(['truncated-json', 'not-json'] as const)('logs an UPSTREAM_BAD_RESPONSE (%s): the operator can see it', async (kind) => {
     stack.emulator.clearFaults();
     stack.emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind } });
-    lines.length = 0;
+    logs.clear();
     const response = await stack.gql(JOB, { id: SEED_JOB_IDS.running });
     expect(response.body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
-    expect(lines.filter(([level]) => level === 'warn' || level === 'error')).not.toEqual([]);
+    expect(logs.records().filter((record) => record.level === 'warn' || record.level === 'error')).not.toEqual([]);
   });
 });
 

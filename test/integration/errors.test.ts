@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FaultRule } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
+import { captureLogs } from '../support/logs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -157,8 +158,8 @@ describe('credentials', () => {
 
 describe('a list page with malformed elements', () => {
   it('serves the valid jobs and tells operators what was left out', async () => {
-    const lines: string[] = [];
-    const drift = await startStack({ env: { LOG_LEVEL: 'warn' }, log: (_level, line) => lines.push(line.replace(/ requestId=\S+$/, '')) });
+    const logs = captureLogs();
+    const drift = await startStack({ env: { LOG_LEVEL: 'warn' }, logs });
     try {
       // Newest first: both malformed elements land on page 1.
       drift.emulator.putRawJob(drift.emulator.demoApiKey, { job_id: 'ft-209912312359-0001', create_time: '2099-12-31 23:59:00' });
@@ -166,7 +167,13 @@ describe('a list page with malformed elements', () => {
       const data = await drift.ok(`{ fineTuneJobs(pageSize: 5) { total items { id } } }`);
       expect(data.fineTuneJobs.items).toHaveLength(3);
       expect(data.fineTuneJobs.items.map((job: { id: string }) => job.id)).not.toContain('ft-209912312359-0001');
-      expect(lines).toEqual(["WARN DashScope's list of fine-tune jobs (page 1) held 2 element(s) without job_id or status; left out"]);
+      expect(logs.records()).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          msg: "DashScope's list of fine-tune jobs (page 1) held 2 element(s) without job_id or status; left out",
+          requestId: expect.any(String),
+        }),
+      ]);
     } finally {
       await drift.close();
     }

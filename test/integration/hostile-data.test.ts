@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
-import type { LogLevel } from '../../src/logging/index.js';
+import { captureLogs } from '../support/logs.js';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack.js';
 
 /* Hostile or odd data from clients and from the upstream: each gets a clear error or a sane value, never a crash. */
 
-const lines: Array<[LogLevel, string]> = [];
+const logs = captureLogs();
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' }, log: (level, line) => lines.push([level, line]) });
+  stack = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' }, logs });
 });
 afterAll(() => stack.close());
 beforeEach(() => {
-  lines.length = 0;
+  logs.clear();
   stack.emulator.clearFaults();
   stack.emulator.resetStats();
 });
@@ -82,7 +82,7 @@ describe('a model named like an Object property', () => {
       stack.emulator.putRawJob(DEMO_ACCOUNT.apiKey, { job_id: id, status: 'SUCCEEDED', model, base_model: model, usage: 1000 });
       const { fineTuneJob } = await stack.ok(`query($id: ID!) { fineTuneJob(id: $id) { model costEstimate { amount } } }`, { id });
       expect(fineTuneJob).toEqual({ model, costEstimate: null });
-      expect(lines.filter(([level]) => level === 'error')).toEqual([]);
+      expect(logs.records().filter((record) => record.level === 'error')).toEqual([]);
     },
   );
 });
@@ -93,9 +93,9 @@ describe('internal errors', () => {
     stack.emulator.putRawJob(DEMO_ACCOUNT.apiKey, { job_id: 'ft-odd-count', status: 'SUCCEEDED', model: 'qwen3-8b', output_cnt: 2 ** 40 });
     const { body } = await stack.gql(`{ fineTuneJob(id: "ft-odd-count") { outputCount } }`);
     expect(body.errors?.[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-    const errors = lines.filter(([level]) => level === 'error').map(([, line]) => line);
+    const errors = logs.records().filter((record) => record.level === 'error');
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toContain('Int cannot represent non 32-bit signed integer value: 1099511627776');
+    expect(JSON.stringify(errors[0])).toContain('Int cannot represent non 32-bit signed integer value: 1099511627776');
   });
 });
 
@@ -123,9 +123,11 @@ describe('a CR/LF in text that reaches the log', () => {
       input: { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } },
     });
     expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
-    const warning = lines.find(([, line]) => line.includes('forged line'));
-    expect(warning?.[1]).toContain('"boom\\r\\nERROR forged line"');
-    expect(lines.some(([, line]) => /[\r\n]/.test(line))).toBe(false);
+    // One JSON line, DashScope's text a field of it, the CR/LF escaped inside the string.
+    const warning = logs.lines.find((line) => line.includes('forged line'));
+    expect(warning).toContain('"upstreamMessage":"boom\\r\\nERROR forged line"');
+    expect(logs.records().find((record) => record.event === 'upstream.fault')?.upstreamMessage).toBe('boom\r\nERROR forged line');
+    expect(logs.lines.some((line) => /[\r\n]/.test(line))).toBe(false);
   });
 });
 

@@ -6,6 +6,7 @@ import { fingerprintOf } from '../../src/modules/fine-tune-job/idempotency.js';
 import { idempotencyMarker } from '../../src/modules/fine-tune-job/reconcile.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { errorOf, jobsNamed, type GqlResponse } from '../support/creates.js';
+import { captureLogs } from '../support/logs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -225,11 +226,11 @@ describe('a create that never reached DashScope (connection refused)', () => {
 
 describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
   let stack: Stack;
-  const lines: string[] = [];
+  const logs = captureLogs();
   beforeAll(async () => {
     stack = await startStack({
       env: { OPERATION_DEADLINE_MS: '300', UPSTREAM_HEADERS_TIMEOUT_MS: '1500', LOG_LEVEL: 'warn', CREATE_SETTLE_MS: '0' },
-      log: (_level, line) => lines.push(line),
+      logs,
     });
   });
   afterAll(() => stack.close());
@@ -269,14 +270,20 @@ describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
 
   it('a create that hangs upstream after creating: UPSTREAM_TIMEOUT by the deadline, then the retry finds the job', async () => {
     const key = newKey();
-    lines.length = 0;
+    logs.clear();
     stack.emulator.injectFault({ match: { route: 'create' }, times: 1, fault: { kind: 'hang', processed: true } });
     const error = errorOf(await stack.gql(CREATE, { input, key }));
     expect(stack.emulator.stats().inFlight).toBe(1);
     expect(error.extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT', jobMayExist: true });
 
     // The upstream call gives up at its own timeout, as an ambiguous failure.
-    await vi.waitFor(() => expect(lines.some((line) => /timeout .* while creating .*giving up/.test(line))).toBe(true), { timeout: 5_000 });
+    await vi.waitFor(
+      () =>
+        expect(logs.records()).toContainEqual(
+          expect.objectContaining({ event: 'upstream.fault', kind: 'timeout', endpoint: 'POST /fine-tunes', retrying: false }),
+        ),
+      { timeout: 5_000 },
+    );
     const { createFineTuneJob: job } = await stack.ok(CREATE, { input, key });
     expect(stack.upstreamCalls('create')).toBe(1);
     expect(stack.upstreamCalls('list')).toBe(2);
@@ -286,11 +293,11 @@ describe('writes and the operation deadline (OPERATION_DEADLINE_MS)', () => {
 
 describe('a create made on a retry, when the lost attempt is processed later still', () => {
   let stack: Stack;
-  const lines: string[] = [];
+  const logs = captureLogs();
   beforeAll(async () => {
     stack = await startStack({
       env: { UPSTREAM_BREAKER_FAILURES: '1000', CREATE_SETTLE_MS: '0', LOG_LEVEL: 'warn' },
-      log: (_level, line) => lines.push(line),
+      logs,
     });
   });
   afterAll(() => stack.close());
@@ -322,7 +329,13 @@ describe('a create made on a retry, when the lost attempt is processed later sti
     const { createFineTuneJob: job } = await retry;
     expect(job.name).toBe(marker);
     await vi.waitFor(() =>
-      expect(lines.some((line) => line.includes('2 jobs named') && line.includes(job.id) && line.includes(`ft-late-${key}`))).toBe(true),
+      expect(
+        logs
+          .records()
+          .some(
+            ({ level, msg }) => level === 'warn' && msg.includes('2 jobs named') && msg.includes(job.id) && msg.includes(`ft-late-${key}`),
+          ),
+      ).toBe(true),
     );
     expect(stack.upstreamCalls('cancel')).toBe(0);
   });

@@ -40,7 +40,7 @@ describe('errors in production', () => {
     const gateway = createGateway({
       config,
       client: new BrokenClient({ ...config.upstream, baseUrl: production.emulator.url }),
-      log: () => {},
+      logDestination: { write: () => {} },
     });
     return { gateway, url: await gateway.listen(0, '127.0.0.1') };
   }

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { Fault } from '../../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
+import { captureLogs } from '../support/logs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -246,13 +247,12 @@ describe('operation deadline and client disconnects', () => {
 
 describe('what operators see in the log', () => {
   let stack: Stack;
-  const lines: string[] = [];
+  const logs = captureLogs();
   beforeAll(async () => {
     stack = await startStack({
       // A short open interval: the probe that closes the breaker goes out soon after the upstream recovers.
       env: { ...FAST, UPSTREAM_BREAKER_FAILURES: '3', UPSTREAM_BREAKER_OPEN_MS: '200', LOG_LEVEL: 'warn' },
-      // Without the request id each line ends with (test/integration/attack-findings.test.ts checks it).
-      log: (_level, line) => lines.push(line.replace(/ requestId=\S+$/, '')),
+      logs,
     });
   });
   afterAll(() => stack.close());
@@ -260,18 +260,38 @@ describe('what operators see in the log', () => {
   it('a warning per upstream fault with DashScope’s request id, and the breaker opening and closing', async () => {
     stack.emulator.injectFault({ match: { route: 'get' }, times: 1, fault: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
     await stack.ok(QUERY, { id: ID });
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(
-      new RegExp(`^WARN DashScope HTTP 503 ServiceUnavailable while reading fine-tune job "${ID}", request id \\S+: "[^"]*"; retrying$`),
-    );
+    expect(logs.records()).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        event: 'upstream.fault',
+        msg: `DashScope HTTP 503 ServiceUnavailable while reading fine-tune job "${ID}"; retrying`,
+        endpoint: 'GET /fine-tunes/{id}',
+        status: 503,
+        code: 'ServiceUnavailable',
+        request_id: expect.stringMatching(/^\S+$/),
+        retrying: true,
+        requestId: expect.any(String),
+      }),
+    ]);
 
     stack.emulator.injectFault({ match: { route: 'get' }, fault: { kind: 'status', status: 500 } });
     await firstError(stack);
-    expect(lines).toContain('WARN DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds');
-    expect(lines.at(-1)).toMatch(/^WARN DashScope HTTP 500 InternalError while reading .*; giving up$/);
+    expect(logs.records()).toContainEqual(
+      expect.objectContaining({
+        event: 'upstream.breaker',
+        state: 'open',
+        msg: 'DashScope circuit breaker opened: upstream calls fail fast until a probe succeeds',
+      }),
+    );
+    expect(logs.records().at(-1)).toMatchObject({ level: 'warn', status: 500, code: 'InternalError', retrying: false });
 
     stack.emulator.clearFaults();
     await expect.poll(async () => (await stack.gql(QUERY, { id: ID })).body.errors, { timeout: 5_000 }).toBeUndefined();
-    expect(lines.at(-1)).toBe('WARN DashScope circuit breaker closed');
+    expect(logs.records().at(-1)).toMatchObject({
+      level: 'warn',
+      event: 'upstream.breaker',
+      state: 'closed',
+      msg: 'DashScope circuit breaker closed',
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SEED_JOB_IDS, type EmulatorAccount } from '../../src/emulator/index.js';
+import { captureLogs } from '../support/logs.js';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack.js';
 
 // Canary keys: none of them may appear in any response body or header, or in any log line, of any test here.
@@ -10,19 +11,22 @@ const CANARIES = [SERVER_KEY, KEY_A, KEY_B];
 const account = (apiKey: string, workspaceId: string): EmulatorAccount => ({ apiKey, workspaceId, userId: workspaceId, seed: true });
 const TEAM_A_ONLY = 'ft-209901010000-aaaa';
 
-const logLines: string[] = [];
+const logs = captureLogs();
 const seen: string[] = [];
-const log = (_level: string, line: string) => void logLines.push(line);
 
 let server: Stack;
 let forward: Stack;
 beforeAll(async () => {
   [server, forward] = await Promise.all([
-    startStack({ env: { LOG_LEVEL: 'debug', NODE_ENV: 'production' }, emulator: { accounts: [account(SERVER_KEY, 'llm-server01')] }, log }),
+    startStack({
+      env: { LOG_LEVEL: 'debug', NODE_ENV: 'production' },
+      emulator: { accounts: [account(SERVER_KEY, 'llm-server01')] },
+      logs,
+    }),
     startStack({
       env: { LOG_LEVEL: 'debug', NODE_ENV: 'production', AUTH_MODE: 'forward' },
       emulator: { accounts: [account(KEY_A, 'llm-teama001'), account(KEY_B, 'llm-teamb001')] },
-      log,
+      logs,
     }),
   ]);
   forward.emulator.putRawJob(KEY_A, { job_id: TEAM_A_ONLY, status: 'SUCCEEDED', model: 'qwen3-8b', workspace_id: 'llm-teama001' });
@@ -42,15 +46,16 @@ describe('secrets', () => {
   // Each test is searched for the canaries on its own answers and log lines, so that the check holds in any order.
   beforeEach(() => {
     seen.length = 0;
-    logLines.length = 0;
+    logs.clear();
   });
   afterEach(() => {
     expect(seen.length, 'answers to search').toBeGreaterThan(0);
-    // Debug logging did write the request headers, with the authorization header masked.
-    expect(logLines.some((line) => line.includes('"authorization":"[redacted]"'))).toBe(true);
+    // Debug logging did write the request headers (every line JSON), with the authorization header masked.
+    const requests = logs.records().filter((record) => record.event === 'request');
+    expect(requests.some((record) => (record.headers as Record<string, string>).authorization === '[redacted]')).toBe(true);
     for (const canary of CANARIES) {
       expect(seen.filter((text) => text.includes(canary))).toEqual([]);
-      expect(logLines.filter((line) => line.includes(canary))).toEqual([]);
+      expect(logs.lines.filter((line) => line.includes(canary))).toEqual([]);
     }
   });
 

@@ -261,11 +261,11 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     expect(upstream).toMatchObject({
       traceId: caller.traceId,
       // The route, never the job id, names the span.
-      name: 'GET /api/v1/fine-tunes/{job_id}',
+      name: 'GET /fine-tunes/{id}',
       kind: CLIENT,
       attributes: {
         'http.request.method': 'GET',
-        'url.template': '/api/v1/fine-tunes/{job_id}',
+        'url.template': '/fine-tunes/{id}',
         'url.path': `/api/v1/fine-tunes/${JOB}`,
         'http.response.status_code': 200,
         'dashscope.request_id': sent?.requestId,
@@ -296,7 +296,7 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
       );
       for (const attempt of attempts) {
         expect(attempt).toMatchObject({
-          name: 'GET /api/v1/fine-tunes/{job_id}',
+          name: 'GET /fine-tunes/{id}',
           status: { code: ERROR, message: 'UPSTREAM_ERROR' },
           attributes: { 'http.response.status_code': 503, 'gateway.error.code': 'UPSTREAM_ERROR', 'error.type': 'UPSTREAM_ERROR' },
         });
@@ -359,7 +359,7 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     const operation = await receiver.span((span) => span.traceId === caller.traceId && span.name === 'subscription.Watch');
     expect(operation).toMatchObject({ parentSpanId: caller.spanId, kind: SERVER });
     await expect(receiver.span((span) => span.parentSpanId === operation.spanId)).resolves.toMatchObject({
-      name: 'GET /api/v1/fine-tunes/{job_id}',
+      name: 'GET /fine-tunes/{id}',
       kind: CLIENT,
     });
   });
@@ -378,7 +378,7 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     expect(receiver.spans.filter((span) => span.traceId === caller.traceId)).toEqual([]);
     await traced.gateway.shutdown({ graceMs: 1_000 });
     const exported = receiver.spans.filter((span) => span.traceId === caller.traceId);
-    expect(exported.map((span) => span.name).sort()).toEqual(['GET /api/v1/fine-tunes/{job_id}', 'query.Last']);
+    expect(exported.map((span) => span.name).sort()).toEqual(['GET /fine-tunes/{id}', 'query.Last']);
     expect(exported.every((span) => span.service === 'gateway-shutting-down')).toBe(true);
     expect(receiver.contentTypes).toContain('application/x-protobuf');
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { GraphQLFormattedError } from 'graphql';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
-import type { LogSink } from '../../src/logging/index.js';
+import { captureLogs } from '../support/logs.js';
 import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { allTransports, type Operation, type Outcome, type Payload, type Transport } from '../support/transports.js';
@@ -53,8 +53,8 @@ interface Row {
   expect: (outcome: Outcome, mode: Mode) => void;
   /** Upstream calls the operation may cause, by route (others: none). */
   upstream: Record<string, number>;
-  /** The warn/error log lines it causes, in order. */
-  logs: RegExp[];
+  /** The warn/error log lines it causes, in order, as the fields each JSON line must have. */
+  logs: Array<Record<string, unknown>>;
   /** Runs on the gateway whose upstream client has a bug (its own upstream faults are then not logged). */
   buggy?: boolean;
 }
@@ -191,9 +191,18 @@ const ROWS: Row[] = [
     upstream: { get: 1 },
     // DashScope's text is logged (JSON-quoted) rather than shown; the line names the request, whatever the transport.
     logs: [
-      new RegExp(
-        `^WARN DashScope HTTP 500 \\w+ while reading fine-tune job "${FAULTY}", request id [\\w-]+: "[^"]*"; giving up requestId=[\\w-]+$`,
-      ),
+      {
+        level: 'warn',
+        event: 'upstream.fault',
+        msg: `DashScope HTTP 500 InternalError while reading fine-tune job "${FAULTY}"; giving up`,
+        endpoint: 'GET /fine-tunes/{id}',
+        status: 500,
+        code: 'InternalError',
+        request_id: expect.stringMatching(/^[\w-]+$/),
+        retrying: false,
+        upstreamMessage: expect.any(String),
+        requestId: expect.stringMatching(/^[\w-]+$/),
+      },
     ],
   },
   {
@@ -213,7 +222,9 @@ const ROWS: Row[] = [
       }
     },
     upstream: {},
-    logs: [/^ERROR .*bug\.ts:42/],
+    logs: [
+      { level: 'error', requestId: expect.any(String), err: expect.objectContaining({ message: expect.stringContaining('bug.ts:42') }) },
+    ],
     buggy: true,
   },
 ];
@@ -230,8 +241,7 @@ function expectPublicErrors(errors: readonly GraphQLFormattedError[], mode: Mode
 }
 
 describe.each<Mode>(['production', 'development'])('every transport keeps one contract (%s)', (mode) => {
-  const lines: Array<{ level: string; line: string }> = [];
-  const sink: LogSink = (level, line) => lines.push({ level, line });
+  const logs = captureLogs();
   let gateways: Array<{ stack: Stack; transports: Transport[] }>;
   const consoleCalls: unknown[][] = [];
   const env = {
@@ -247,8 +257,8 @@ describe.each<Mode>(['production', 'development'])('every transport keeps one co
 
   beforeAll(async () => {
     const stacks = await Promise.all([
-      startStack({ env, emulator: { jobQuota: 1_000 }, log: sink }),
-      startStack({ env, log: sink, client: (config, url) => new BuggyClient({ ...config.upstream, baseUrl: url }) }),
+      startStack({ env, emulator: { jobQuota: 1_000 }, logs }),
+      startStack({ env, logs, client: (config, url) => new BuggyClient({ ...config.upstream, baseUrl: url }) }),
     ]);
     gateways = stacks.map((stack) => ({ stack, transports: allTransports(stack.url) }));
   });
@@ -262,7 +272,7 @@ describe.each<Mode>(['production', 'development'])('every transport keeps one co
       stack.emulator.clearFaults();
       stack.emulator.injectFault({ match: { route: 'get', jobId: FAULTY }, fault: { kind: 'status', status: 500 } });
     }
-    lines.length = 0;
+    logs.clear();
     consoleCalls.length = 0;
     for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
       vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void consoleCalls.push([method, ...args]));
@@ -309,8 +319,8 @@ describe.each<Mode>(['production', 'development'])('every transport keeps one co
       expect(stack.emulator.stats().byRoute).toEqual(row.upstream);
 
       // The same log lines whatever the transport, all through the gateway's redacting logger.
-      await vi.waitFor(() => expect(lines.length).toBeGreaterThanOrEqual(row.logs.length));
-      expect(lines.map((l) => l.line)).toEqual(row.logs.map((pattern) => expect.stringMatching(pattern)));
+      await vi.waitFor(() => expect(logs.lines.length).toBeGreaterThanOrEqual(row.logs.length));
+      expect(logs.records()).toEqual(row.logs.map((fields) => expect.objectContaining(fields)));
       expect(consoleCalls).toEqual([]);
     });
   });

@@ -7,6 +7,7 @@ import type { UpstreamDataset } from './create-job.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import type { UpstreamSpan, UpstreamTracer } from '../../observability/tracing.js';
 import { invalidIdReason } from './ids.js';
+import { endpointTemplate } from './endpoint.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
 import {
   DeploymentListModel,
@@ -64,6 +65,19 @@ export interface DashScopeClientOptions {
   resilience?: Partial<ResilienceOptions>;
   /** A span per attempt (src/observability/tracing.ts), when tracing is on. */
   tracer?: UpstreamTracer | undefined;
+  /** Hears every request sent (each attempt), when it ends: for metrics. */
+  onRequest?: (event: UpstreamRequestEvent) => void;
+}
+
+/** One upstream request that was sent, as metrics count it. */
+export interface UpstreamRequestEvent {
+  /** The route template, e.g. `GET /fine-tunes/{id}` (src/upstream/dashscope/endpoint.ts). */
+  endpoint: string;
+  /** The HTTP status, or what ended the request without one: `timeout`, `unavailable`, `aborted`. */
+  status: string;
+  /** DashScope's error code, or the failure's kind (`bad-response`) when it gave none. */
+  code: string | undefined;
+  durationMs: number;
 }
 
 export interface ListJobsParams {
@@ -532,25 +546,20 @@ export class DashScopeClient {
    * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
    */
   private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
-    const { tracer } = this.options;
+    const endpoint = endpointTemplate(call.method, call.root, call.path);
+    const { tracer, onRequest } = this.options;
     let resend = 0;
+    const attempt = () =>
+      tracer
+        ? tracer.attempt(
+            { method: call.method, route: endpoint.slice(call.method.length + 1), path: this.rootPath(call) + call.path, resend: resend++ },
+            (span) => this.send(credential, call, read, span),
+          )
+        : this.send(credential, call, read);
     return this.resilience.run(
-      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
-      () =>
-        tracer
-          ? tracer.attempt(
-              { method: call.method, route: this.route(call), path: this.rootPath(call) + call.path, resend: resend++ },
-              (span) => this.send(credential, call, read, span),
-            )
-          : this.send(credential, call, read),
+      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action, endpoint },
+      onRequest ? () => observed(endpoint, call.signal, onRequest, attempt) : attempt,
     );
-  }
-
-  /** The path without its ids, for span names (bounded): `/api/v1/fine-tunes/{job_id}/export/{checkpoint}`. */
-  private route(call: Call): string {
-    const [, id, action, argument] = call.path.split('/');
-    const idName = call.root === 'deployments' ? '{deployed_model}' : call.root === 'files' ? '{file_id}' : '{job_id}';
-    return `${this.rootPath(call)}${id ? `/${idName}` : ''}${action ? `/${action}` : ''}${argument ? '/{checkpoint}' : ''}`;
   }
 
   private async send<T>(credential: Credential, call: Call, read: (output: unknown) => T, span?: UpstreamSpan): Promise<T> {
@@ -628,6 +637,33 @@ export class DashScopeClient {
       requestId: body.request_id ?? headerValue(responseHeaders['x-request-id']),
       retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
     });
+  }
+}
+
+/** Times one attempt and tells `onRequest` how it ended (a request refused before sending is not one). */
+async function observed<T>(
+  endpoint: string,
+  signal: AbortSignal | undefined,
+  onRequest: (event: UpstreamRequestEvent) => void,
+  send: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  const report = (status: string, code?: string) => onRequest({ endpoint, status, code, durationMs: performance.now() - started });
+  try {
+    const result = await send();
+    report('2xx');
+    return result;
+  } catch (error) {
+    const f = error instanceof UpstreamError ? error.failure : undefined;
+    if (f?.kind !== 'invalid-request') {
+      if (signal?.aborted) report('aborted');
+      else
+        report(
+          f?.httpStatus !== undefined ? String(f.httpStatus) : (f?.kind ?? 'unavailable'),
+          f?.code ?? (f?.kind === 'http' ? undefined : f?.kind),
+        );
+    }
+    throw error;
   }
 }
 

@@ -23,6 +23,7 @@ export type {
   ValidationResultRecord,
 } from './models.js';
 export { checkpointNameOf } from './models.js';
-export type { CreateDeploymentBody } from './client.js';
+export type { CreateDeploymentBody, UpstreamRequestEvent } from './client.js';
+export { endpointTemplate } from './endpoint.js';
 export { DEPLOYMENT_STATUSES, type DeploymentPageRecord, type DeploymentRecord, type DeploymentStatus } from './models.js';
 export type { TrainingFileListRecord, TrainingFileRecord } from './models.js';

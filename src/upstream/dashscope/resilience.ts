@@ -28,7 +28,8 @@ export interface ResilienceOptions {
 }
 
 export type ResilienceEvent =
-  { type: 'fault'; failure: UpstreamFailure; retrying: boolean } | { type: 'breaker'; state: 'open' | 'closed' };
+  | { type: 'fault'; failure: UpstreamFailure; retrying: boolean; endpoint?: string | undefined }
+  | { type: 'breaker'; state: 'open' | 'closed' };
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = {
   retries: 2,
@@ -47,6 +48,8 @@ export interface GuardedCall extends Pick<UpstreamFailure, 'subject' | 'action'>
   idempotent: boolean;
   /** The operation's signal: the caller going away or the operation deadline passing. */
   signal?: AbortSignal | undefined;
+  /** The route template (`GET /fine-tunes/{id}`), passed on in fault events for logs and metrics. */
+  endpoint?: string | undefined;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -83,7 +86,7 @@ export class Resilience {
         const delay = call.idempotent && retry < this.options.retries ? this.retryDelay(error, retry) : undefined;
         const retrying = delay !== undefined && this.budget.spend();
         if (isUpstreamFault(error) || isBadResponse(error))
-          this.options.onEvent({ type: 'fault', failure: (error as UpstreamError).failure, retrying });
+          this.options.onEvent({ type: 'fault', failure: (error as UpstreamError).failure, retrying, endpoint: call.endpoint });
         if (!retrying) throw error;
         await pause(delay, undefined, { signal: call.signal }).catch(() => {
           throw aborted(call);

@@ -1,0 +1,197 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamRequestEvent } from '../upstream/dashscope/index.js';
+
+/*
+ * The gateway's Prometheus metrics: one registry per gateway instance (tests run several gateways in one process, and
+ * prom-client's global registry would mix or refuse their metrics). Every label is bounded: route templates, status
+ * codes, error codes from the schema's enum, and operation names through `BoundedLabel`; never a credential, an id or
+ * operation text. docs/operations.md lists every metric.
+ */
+
+/** Seconds: from a cached read (~1 ms) to the operation deadline (15 s). */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30];
+
+/**
+ * A client-controlled string as a bounded label: values matching `pattern` are kept, up to `max` distinct ones; any
+ * other, and every new one past `max`, is `other`. The first `max` names seen win; a deployment's own operations are
+ * sent from its first requests, so in practice they are the ones kept.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+  constructor(
+    private readonly pattern: RegExp,
+    private readonly max: number,
+  ) {}
+
+  of(value: string | null | undefined, missing = 'none'): string {
+    if (!value) return missing;
+    if (this.seen.has(value)) return value;
+    if (!this.pattern.test(value) || this.seen.size >= this.max) return 'other';
+    this.seen.add(value);
+    return value;
+  }
+}
+
+/** What one operation caused, for its log line: counted by whatever runs inside it (same async context). */
+export interface OperationTally {
+  upstreamCalls: number;
+  cacheHits: number;
+}
+export const operationTally = new AsyncLocalStorage<OperationTally>();
+
+export type Transport = 'http' | 'sse' | 'multipart' | 'graphql-ws';
+
+/** Live values read when /metrics is scraped, from the parts that hold them. */
+export interface MetricsSources {
+  breakerState: () => 'closed' | 'open' | 'half-open';
+  cachedJobs: () => number;
+  pollers: () => number;
+  webSockets: () => number;
+  subscriptions: () => number;
+}
+
+/**
+ * The one object the rest of the gateway counts through (`gateway.metrics`). Other parts call:
+ * - `cacheLookup(cache, result)`: a lookup in a named cache (`jobs`, `response`), hit or miss;
+ * - `singleFlightJoin(read)`: a read that shared one already in flight;
+ * - `upstreamRequest(event)`, `upstreamRetry(endpoint)`: from the DashScope client's hooks;
+ * - `operation(...)`: from src/plugins/use-operation-observer.ts;
+ * - `gauge(name, help, read)`: a value read at scrape time (e.g. `gateway_redis_up`);
+ * - `counter(name, help, labelNames)`: a counter of one's own, registered once (same name → same counter).
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Operation names, as a label: GraphQL names only, at most 100 distinct. */
+  readonly operationNames = new BoundedLabel(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 100);
+  /** DashScope's error codes: upstream-controlled, so bounded too. */
+  private readonly upstreamCodes = new BoundedLabel(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, 50);
+  private readonly own = new Map<string, Counter<string>>();
+
+  private readonly operations = new Counter({
+    name: 'gateway_operations_total',
+    help: 'GraphQL operations executed, by name, type, transport and outcome (ok or the first error code).',
+    labelNames: ['operation_name', 'operation_type', 'transport', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly operationSeconds = new Histogram({
+    name: 'gateway_operation_duration_seconds',
+    help: 'Time to execute a query or mutation (subscriptions are not timed: they last as long as their client wants).',
+    labelNames: ['operation_name', 'operation_type', 'outcome'],
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly upstreamRequests = new Counter({
+    name: 'gateway_upstream_requests_total',
+    help: 'Requests sent to DashScope (each attempt), by route template, status and error code.',
+    labelNames: ['endpoint', 'status', 'code'],
+    registers: [this.registry],
+  });
+  private readonly upstreamSeconds = new Histogram({
+    name: 'gateway_upstream_request_duration_seconds',
+    help: 'Time of each request sent to DashScope, by route template and status.',
+    labelNames: ['endpoint', 'status'],
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly upstreamRetries = new Counter({
+    name: 'gateway_upstream_retries_total',
+    help: 'Upstream requests retried after a fault, by route template.',
+    labelNames: ['endpoint'],
+    registers: [this.registry],
+  });
+  private readonly cacheLookups = new Counter({
+    name: 'gateway_cache_lookups_total',
+    help: 'Cache lookups, by cache (jobs: finished jobs across requests) and result (hit, miss).',
+    labelNames: ['cache', 'result'],
+    registers: [this.registry],
+  });
+  private readonly joins = new Counter({
+    name: 'gateway_single_flight_joins_total',
+    help: 'Upstream reads that joined an identical read already in flight instead of calling again, by kind of read.',
+    labelNames: ['read'],
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'gateway_upstream_breaker_state',
+      help: "The DashScope circuit breaker's state: 1 for the current one of closed, half-open, open.",
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const current = sources.breakerState();
+        for (const state of ['closed', 'half-open', 'open']) this.set({ state }, state === current ? 1 : 0);
+      },
+    });
+    this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
+    this.gauge('gateway_subscriptions_active', 'Subscriptions streaming now, over SSE, multipart and graphql-ws.', sources.subscriptions);
+    this.gauge('gateway_websocket_connections', 'graphql-ws WebSocket connections open now.', sources.webSockets);
+    this.gauge(
+      'gateway_pollers_active',
+      'Upstream pollers running for subscribers (one per watched resource and credential).',
+      sources.pollers,
+    );
+  }
+
+  /** A lookup in a named cache (`jobs`; h-cache: `response`). Counts the hit for the operation's log line too. */
+  cacheLookup(cache: string, result: 'hit' | 'miss'): void {
+    this.cacheLookups.inc({ cache, result });
+    const tally = operationTally.getStore();
+    if (tally && result === 'hit') tally.cacheHits++;
+  }
+
+  singleFlightJoin(read: string): void {
+    this.joins.inc({ read });
+  }
+
+  upstreamRequest({ endpoint, status, code, durationMs }: UpstreamRequestEvent): void {
+    this.upstreamRequests.inc({ endpoint, status, code: this.upstreamCodes.of(code) });
+    this.upstreamSeconds.observe({ endpoint, status }, durationMs / 1000);
+    const tally = operationTally.getStore();
+    if (tally) tally.upstreamCalls++;
+  }
+
+  upstreamRetry(endpoint: string | undefined): void {
+    this.upstreamRetries.inc({ endpoint: endpoint ?? 'unknown' });
+  }
+
+  operation(labels: { name: string; type: string; transport: Transport; outcome: string }, durationMs?: number): void {
+    this.operations.inc({ operation_name: labels.name, operation_type: labels.type, transport: labels.transport, outcome: labels.outcome });
+    if (durationMs !== undefined) {
+      this.operationSeconds.observe(
+        { operation_name: labels.name, operation_type: labels.type, outcome: labels.outcome },
+        durationMs / 1000,
+      );
+    }
+  }
+
+  /** A gauge read at scrape time, e.g. `gauge('gateway_redis_up', 'Redis reachable (1) or not (0).', () => …)`. */
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
+  /** A counter of another part's own; asking twice for one name gives the same counter. Labels must stay bounded. */
+  counter(name: string, help: string, labelNames: string[] = []): Counter<string> {
+    let counter = this.own.get(name);
+    if (!counter) {
+      counter = new Counter({ name, help, labelNames, registers: [this.registry] });
+      this.own.set(name, counter);
+    }
+    return counter;
+  }
+
+  /** The text exposition, and its content type, for `/metrics`. */
+  async exposition(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
