@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,14 @@ const teamsTypeDefs = parse(/* GraphQL */ `
 let stack: Stack;
 let auth: Record<string, string>;
 let teams: Server;
+/** Between Hive Gateway and ours, passing requests through: what the router sends our subgraph. */
+let tap: Server;
+const tapped: Array<{
+  method?: string;
+  contentType?: string;
+  authorization: boolean;
+  body: { query: string; variables?: Record<string, any> };
+}> = [];
 let hive: ChildProcess | undefined;
 let hiveUrl: string;
 const dir = mkdtempSync(join(tmpdir(), 'gateway-federation-'));
@@ -93,6 +101,20 @@ async function startHiveGateway(supergraphFile: string, configFile: string): Pro
   return `http://127.0.0.1:${port}/graphql`;
 }
 
+async function passThrough(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  const { 'content-type': contentType, authorization } = request.headers;
+  tapped.push({ method: request.method, contentType, authorization: authorization !== undefined, body: JSON.parse(body.toString()) });
+  const headers = Object.fromEntries(
+    Object.entries({ 'content-type': contentType, accept: request.headers.accept, authorization }).filter(([, v]) => v !== undefined),
+  ) as Record<string, string>;
+  const answer = await fetch(`${stack.url}/graphql`, { method: request.method, headers, body });
+  response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+  response.end(Buffer.from(await answer.arrayBuffer()));
+}
+
 async function throughHive(query: string, headers: Record<string, string> = auth) {
   const response = await fetch(hiveUrl, {
     method: 'POST',
@@ -126,10 +148,13 @@ beforeAll(async () => {
   teams = createServer((req, res) => void teamsYoga(req, res));
   const teamsUrl = `${await listen(teams)}/graphql`;
 
+  tap = createServer((request, response) => void passThrough(request, response));
+  const tapUrl = `${await listen(tap)}/graphql`;
+
   // Our subgraph's SDL as a composition tool fetches it: `_service { sdl }` of the running gateway.
   const { _service } = await stack.ok<{ _service: { sdl: string } }>('{ _service { sdl } }');
   const composed = composeServices([
-    { name: 'finetune', typeDefs: parse(_service.sdl), url: `${stack.url}/graphql` },
+    { name: 'finetune', typeDefs: parse(_service.sdl), url: tapUrl },
     { name: 'teams', typeDefs: teamsTypeDefs, url: teamsUrl },
   ]);
   if (composed.errors) throw new Error(`composition failed:\n${composed.errors.map((e) => e.message).join('\n')}`);
@@ -156,13 +181,17 @@ afterAll(async () => {
     await exited;
   }
   await new Promise((resolve) => teams?.close(resolve));
+  await new Promise((resolve) => tap?.close(resolve));
   await stack?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-beforeEach(() => stack.emulator.resetStats());
+beforeEach(() => {
+  stack.emulator.resetStats();
+  tapped.length = 0;
+});
 
 describe('through a real Hive Gateway', () => {
-  it('answers a query that crosses both subgraphs, the job reads batched into one read per distinct job', async () => {
+  it('answers a query that crosses both subgraphs: one _entities request from the router, one upstream read per distinct job', async () => {
     const { status, body } = await throughHive(
       `{ team(id: "t1") { name fineTuneJobs { id status model costEstimate { amount currency } } } }`,
     );
@@ -177,7 +206,13 @@ describe('through a real Hive Gateway', () => {
       costEstimate: { amount: expect.any(Number), currency: 'USD' },
     });
     expect(jobs.find((j) => j.id === SEED_JOB_IDS.failed)?.status).toBe('FAILED');
-    // Five references, four distinct jobs: four upstream reads, nothing else.
+    // One `_entities` request for all five references, a JSON POST with the caller's credential (so CSRF and forward
+    // mode let it through), and four distinct jobs: four upstream reads, nothing else.
+    expect(tapped.map(({ method, contentType, authorization }) => ({ method, contentType, authorization }))).toEqual([
+      { method: 'POST', contentType: 'application/json', authorization: true },
+    ]);
+    expect(tapped[0]!.body.query).toContain('_entities');
+    expect(new Set(tapped[0]!.body.variables?.representations.map((r: { id: string }) => r.id))).toEqual(new Set(TEAM_JOBS));
     expect(stack.upstreamCalls()).toBe(TEAM_JOBS.length);
   });
 
