@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { isScalarType, parse } from 'graphql';
-import { checkRepresentations } from './modules/federation/index.js';
+import { completeSubgraph } from './modules/federation/index.js';
 import { resolvers } from './modules/index.js';
 
 /** The project root: src/ (tsx, tests) and dist/ (the build) both sit in it. */
@@ -44,7 +44,7 @@ export function buildSchema() {
     typeDefs: parse(loadTypeDefs().join('\n')),
     resolvers: resolvers as SubgraphResolvers,
   });
-  checkRepresentations(schema);
+  completeSubgraph(schema);
   // Attaching a GraphQLScalarType implementation replaces the SDL's description with the implementation's (none):
   // the SDL stays the one place where scalars are described.
   for (const type of Object.values(schema.getTypeMap())) {

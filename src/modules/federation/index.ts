@@ -1,4 +1,4 @@
-import { isUnionType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { isObjectType, isUnionType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { badUserInput } from '../../errors/index.js';
 import { countOf, FREE, type FieldCosts, type GatewayModule } from '../costs.js';
 
@@ -38,11 +38,47 @@ function invalidRepresentation(representation: unknown, index: number, entities:
 }
 
 /**
+ * What the builder adds, described like the rest of the schema (GraphiQL's docs; a test checks that every type and
+ * field has a description).
+ */
+const DESCRIPTIONS: Record<string, string> = {
+  'Query._entities':
+    'Apollo Federation: the entities a supergraph router asks for by key (`FineTuneJob`, `Deployment`, `TrainingFile` by `id`), in the order of `representations`. Read like `fineTuneJobsByIds`, `deployment` and `trainingFile`: the same loaders, limits and error codes.',
+  'Query._service': "Apollo Federation: this subgraph's SDL, to compose a supergraph from. Refused with `INTROSPECTION=false`.",
+  _Service: 'This subgraph as supergraph composition reads it.',
+  '_Service.sdl': "The subgraph's SDL, with its federation directives (`@link`, `@key`).",
+  _Any: 'An entity representation: `{ "__typename": "FineTuneJob", "id": "ft-…" }`.',
+  _Entity: 'Every type a router can fetch by key with `_entities`.',
+  link__Purpose: 'Part of the `@link` specification (https://specs.apollo.dev/link/v1.0).',
+  link__Import: 'Part of the `@link` specification (https://specs.apollo.dev/link/v1.0).',
+  federation__FieldSet: 'Part of the Apollo Federation specification: the fields of a `@key`.',
+};
+
+function describe(schema: GraphQLSchema): void {
+  for (const [path, description] of Object.entries(DESCRIPTIONS)) {
+    const [typeName, fieldName] = path.split('.') as [string, string | undefined];
+    const type = schema.getType(typeName);
+    if (!type) continue;
+    if (!fieldName) type.description ??= description;
+    else if (isObjectType(type)) {
+      const field = type.getFields()[fieldName];
+      if (field) field.description ??= description;
+    }
+  }
+}
+
+/** What the subgraph builder leaves to do: descriptions, and the check of `_entities` representations. */
+export function completeSubgraph(schema: GraphQLSchema): void {
+  describe(schema);
+  checkRepresentations(schema);
+}
+
+/**
  * Checks each representation before the builder's resolver sees it: one it cannot resolve (an unknown `__typename`, no
  * `id`) would otherwise fail the whole `_entities` list with an internal error. Instead it is `null` with a
  * BAD_USER_INPUT error at its index, and the others still resolve.
  */
-export function checkRepresentations(schema: GraphQLSchema): void {
+function checkRepresentations(schema: GraphQLSchema): void {
   const field = schema.getQueryType()?.getFields()._entities;
   const resolve = field?.resolve;
   if (!field || !resolve) return;
