@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { isScalarType, parse } from 'graphql';
+import { isScalarType, parse, Source } from 'graphql';
 import { completeSubgraph } from './modules/federation/index.js';
 import { resolvers } from './modules/index.js';
 
@@ -26,9 +26,8 @@ export function sdlFiles(): string[] {
   });
 }
 
-export function loadTypeDefs(): string[] {
-  return sdlFiles().map((file) => readFileSync(join(ROOT, file), 'utf8'));
-}
+/** The builder's resolver map: the generated types are stricter (parent and context typed per field). */
+type SubgraphResolvers = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>['resolvers'];
 
 /**
  * The executable schema, built as an Apollo Federation v2 subgraph (docs/federation.md): the SDL's `@link` and `@key`
@@ -36,12 +35,10 @@ export function loadTypeDefs(): string[] {
  * `_entities`, which resolves each representation with its type's `__resolveReference` (the same per-operation loaders
  * as the single reads). For a client that does not federate these are two more root fields and nothing else changes.
  */
-/** The builder's resolver map: the generated types are stricter (parent and context typed per field). */
-type SubgraphResolvers = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>['resolvers'];
-
 export function buildSchema() {
   const schema = buildSubgraphSchema({
-    typeDefs: parse(loadTypeDefs().join('\n')),
+    // Parsed file by file, so that an SDL error names its file.
+    typeDefs: sdlFiles().map((file) => parse(new Source(readFileSync(join(ROOT, file), 'utf8'), file))),
     resolvers: resolvers as SubgraphResolvers,
   });
   completeSubgraph(schema);
