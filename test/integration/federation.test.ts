@@ -11,6 +11,7 @@ import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
+import { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -326,6 +327,51 @@ describe('_entities on the gateway itself', () => {
     const response = await stack.gql(entities, { r: [jobRef(SEED_JOB_IDS.failed)] });
     expect(response.body.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
     expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+/** An upstream client with a bug for one job: a plain error carrying internal detail. */
+class BrokenClient extends DashScopeClient {
+  override async getJob(...args: Parameters<DashScopeClient['getJob']>): ReturnType<DashScopeClient['getJob']> {
+    if (args[1] === SEED_JOB_IDS.contractExample) throw new TypeError('Cannot read properties of undefined at /srv/gateway/internal.ts:42');
+    return super.getJob(...args);
+  }
+}
+
+describe('_entities in production posture', () => {
+  it('masks an unexpected error like any field, and keeps the operation limits', async () => {
+    const lines: string[] = [];
+    const production = await startStack({
+      env: { NODE_ENV: 'production' },
+      log: (_level, line) => lines.push(line),
+      client: (config, emulatorUrl) => new BrokenClient({ ...config.upstream, baseUrl: emulatorUrl }),
+    });
+    try {
+      const query = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on FineTuneJob { id status } } }`;
+      const response = await production.gql(query, {
+        r: [SEED_JOB_IDS.contractExample, SEED_JOB_IDS.failed].map((id) => ({ __typename: 'FineTuneJob', id })),
+      });
+      expect(response.body.data?._entities).toEqual([null, { id: SEED_JOB_IDS.failed, status: 'FAILED' }]);
+      expect(response.body.errors).toEqual([
+        {
+          message: 'Unexpected error.',
+          path: ['_entities', 0],
+          locations: expect.any(Array),
+          extensions: { code: 'INTERNAL_SERVER_ERROR', retryable: false },
+        },
+      ]);
+      expect(JSON.stringify(response.body)).not.toContain('/srv/gateway');
+      // The operator's copy, in the log only.
+      expect(lines.some((line) => line.includes('/srv/gateway/internal.ts'))).toBe(true);
+
+      production.emulator.resetStats();
+      const aliases = Array.from({ length: 31 }, (_, i) => `a${i}: _entities(representations: $r) { __typename }`).join(' ');
+      const tooMany = await production.gql(`query ($r: [_Any!]!) { ${aliases} }`, { r: [] });
+      expect(tooMany.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', limit: 'maxAliases' });
+      expect(production.upstreamCalls()).toBe(0);
+    } finally {
+      await production.close();
+    }
   });
 });
 
