@@ -22,6 +22,9 @@ const config: CodegenConfig = {
           TrainingFile: '../upstream/dashscope/index.js#TrainingFileRecord',
         },
         enumsAsTypes: true,
+        // Apollo Federation: codegen knows the federation directives (`@key`) and types each entity's
+        // `__resolveReference` (its reference: `__typename` and the key fields); `@link` it leaves alone.
+        federation: true,
         useIndexSignature: true,
         useTypeImports: true,
         defaultScalarType: 'unknown',

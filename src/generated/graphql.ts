@@ -29,6 +29,7 @@ export type Scalars = {
   JSON: { input: unknown; output: unknown; }
   /** An integer up to 2^53-1. Token counts exceed the 2^31-1 range of GraphQL's `Int`. */
   SafeInt: { input: number; output: number; }
+  _FieldSet: { input: unknown; output: unknown; }
 };
 
 /** Where a checkpoint stands. */
@@ -915,6 +916,17 @@ export type ResolversObject<TObject> = WithIndex<TObject>;
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
 
+export type ReferenceResolver<TResult, TReference, TContext> = (
+      reference: TReference,
+      context: TContext,
+      info: GraphQLResolveInfo
+    ) => Promise<TResult> | TResult;
+
+      type ScalarCheck<T, S> = S extends true ? T : NullableCheck<T, S>;
+      type NullableCheck<T, S> = Maybe<T> extends T ? Maybe<ListCheck<NonNullable<T>, S>> : ListCheck<T, S>;
+      type ListCheck<T, S> = T extends (infer U)[] ? NullableCheck<U, S>[] : GraphQLRecursivePick<T, S>;
+      export type GraphQLRecursivePick<T, S> = { [K in keyof T & keyof S]: ScalarCheck<T[K], S[K]> };
+    
 
 export type ResolverWithResolve<TResult, TParent, TContext, TArgs> = {
   resolve: ResolverFn<TResult, TParent, TContext, TArgs>;
@@ -978,16 +990,38 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
   info: GraphQLResolveInfo
 ) => TResult | Promise<TResult>;
 
+/** Mapping of federation types */
+export type FederationTypes = ResolversObject<{
+  Deployment: Deployment;
+  FineTuneJob: FineTuneJob;
+  TrainingFile: TrainingFile;
+}>;
 
+/** Mapping of federation reference types */
+export type FederationReferenceTypes = ResolversObject<{
+  Deployment:
+    ( { __typename: 'Deployment' }
+    & GraphQLRecursivePick<FederationTypes['Deployment'], {"id":true}> );
+  FineTuneJob:
+    ( { __typename: 'FineTuneJob' }
+    & GraphQLRecursivePick<FederationTypes['FineTuneJob'], {"id":true}> );
+  TrainingFile:
+    ( { __typename: 'TrainingFile' }
+    & GraphQLRecursivePick<FederationTypes['TrainingFile'], {"id":true}> );
+}>;
 
 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CheckpointStatus: CheckpointStatus;
   CheckpointSummary: ResolverTypeWrapper<CheckpointRecord>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   CostEstimate: ResolverTypeWrapper<CostEstimateRecord>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CreateDeploymentInput: CreateDeploymentInput;
   CreateFineTuneJobInput: CreateFineTuneJobInput;
   Dataset: ResolverTypeWrapper<Dataset>;
@@ -1002,11 +1036,8 @@ export type ResolversTypes = ResolversObject<{
   FineTuneJob: ResolverTypeWrapper<FineTuneJobRecord>;
   FineTuneJobPage: ResolverTypeWrapper<Omit<FineTuneJobPage, 'items'> & { items: Array<ResolversTypes['FineTuneJob']> }>;
   FineTuneJobStatus: FineTuneJobStatus;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   HyperParameters: ResolverTypeWrapper<HyperParametersRecord>;
   HyperParametersInput: HyperParametersInput;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   JobFailure: ResolverTypeWrapper<JobFailure>;
   JobLogLine: ResolverTypeWrapper<JobLogLine>;
@@ -1016,7 +1047,6 @@ export type ResolversTypes = ResolversObject<{
   OssMountInput: OssMountInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TrainingFile: ResolverTypeWrapper<TrainingFileRecord>;
   TrainingFilePage: ResolverTypeWrapper<Omit<TrainingFilePage, 'items'> & { items: Array<ResolversTypes['TrainingFile']> }>;
@@ -1027,9 +1057,13 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Boolean: Scalars['Boolean']['output'];
   CheckpointSummary: CheckpointRecord;
+  ID: Scalars['ID']['output'];
+  String: Scalars['String']['output'];
+  Int: Scalars['Int']['output'];
   CostEstimate: CostEstimateRecord;
+  Float: Scalars['Float']['output'];
+  Boolean: Scalars['Boolean']['output'];
   CreateDeploymentInput: CreateDeploymentInput;
   CreateFineTuneJobInput: CreateFineTuneJobInput;
   Dataset: Dataset;
@@ -1041,11 +1075,8 @@ export type ResolversParentTypes = ResolversObject<{
   File: Scalars['File']['output'];
   FineTuneJob: FineTuneJobRecord;
   FineTuneJobPage: Omit<FineTuneJobPage, 'items'> & { items: Array<ResolversParentTypes['FineTuneJob']> };
-  Float: Scalars['Float']['output'];
   HyperParameters: HyperParametersRecord;
   HyperParametersInput: HyperParametersInput;
-  ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   JobFailure: JobFailure;
   JobLogLine: JobLogLine;
@@ -1055,7 +1086,6 @@ export type ResolversParentTypes = ResolversObject<{
   OssMountInput: OssMountInput;
   Query: Record<PropertyKey, never>;
   SafeInt: Scalars['SafeInt']['output'];
-  String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
   TrainingFile: TrainingFileRecord;
   TrainingFilePage: Omit<TrainingFilePage, 'items'> & { items: Array<ResolversParentTypes['TrainingFile']> };
@@ -1100,7 +1130,8 @@ export type DeleteFineTuneJobPayloadResolvers<ContextType = GatewayContext, Pare
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
-export type DeploymentResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Deployment'] = ResolversParentTypes['Deployment']> = ResolversObject<{
+export type DeploymentResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Deployment'] = ResolversParentTypes['Deployment'], FederationReferenceType extends FederationReferenceTypes['Deployment'] = FederationReferenceTypes['Deployment']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Deployment']> | FederationReferenceType, FederationReferenceType, ContextType>;
   baseModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   capacity?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   chargeType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1126,7 +1157,8 @@ export interface FileScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'File';
 }
 
-export type FineTuneJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['FineTuneJob'] = ResolversParentTypes['FineTuneJob']> = ResolversObject<{
+export type FineTuneJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['FineTuneJob'] = ResolversParentTypes['FineTuneJob'], FederationReferenceType extends FederationReferenceTypes['FineTuneJob'] = FederationReferenceTypes['FineTuneJob']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['FineTuneJob']> | FederationReferenceType, FederationReferenceType, ContextType>;
   baseModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   checkpoints?: Resolver<Maybe<Array<ResolversTypes['CheckpointSummary']>>, ParentType, ContextType>;
   costEstimate?: Resolver<Maybe<ResolversTypes['CostEstimate']>, ParentType, ContextType>;
@@ -1247,7 +1279,8 @@ export type SubscriptionResolvers<ContextType = GatewayContext, ParentType exten
   fineTuneJobUpdated?: SubscriptionResolver<ResolversTypes['FineTuneJob'], "fineTuneJobUpdated", ParentType, ContextType, RequireFields<SubscriptionFineTuneJobUpdatedArgs, 'id'>>;
 }>;
 
-export type TrainingFileResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TrainingFile'] = ResolversParentTypes['TrainingFile']> = ResolversObject<{
+export type TrainingFileResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TrainingFile'] = ResolversParentTypes['TrainingFile'], FederationReferenceType extends FederationReferenceTypes['TrainingFile'] = FederationReferenceTypes['TrainingFile']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['TrainingFile']> | FederationReferenceType, FederationReferenceType, ContextType>;
   bytes?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   createdAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   filename?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;

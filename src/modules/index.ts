@@ -1,5 +1,6 @@
 import { mergeModules } from './costs.js';
 import { deploymentModule } from './deployment/index.js';
+import { federationModule } from './federation/index.js';
 import { fineTuneJobModule } from './fine-tune-job/index.js';
 import { liveModule } from './live/index.js';
 import { scalarsModule } from './scalars/index.js';
@@ -15,4 +16,5 @@ export const { resolvers, costs: fieldCosts } = mergeModules([
   scalarsModule,
   deploymentModule,
   trainingFileModule,
+  federationModule,
 ]);

@@ -1,6 +1,12 @@
 import type { GatewayContext, UpstreamRead } from '../../context.js';
 import { GatewayError, badUserInput, toGatewayError, type GatewayErrorExtensions } from '../../errors/index.js';
-import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, SubscriptionResolvers } from '../../generated/graphql.js';
+import type {
+  DeploymentResolvers,
+  FineTuneJobResolvers,
+  MutationResolvers,
+  QueryResolvers,
+  SubscriptionResolvers,
+} from '../../generated/graphql.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import {
   UpstreamError,
@@ -168,6 +174,14 @@ export const Mutation: MutationResolvers = {
         updatedAt: null,
       }
     );
+  },
+};
+
+/** An entity reference from a federated gateway (`_entities`): read like `deployment(id)`, null when unknown. */
+export const Deployment: DeploymentResolvers = {
+  __resolveReference: async ({ id }, ctx) => {
+    requireId(id, 'deployment', 'representations');
+    return nullIfNotFound(ctx.loader(deploymentOf).load(id));
   },
 };
 

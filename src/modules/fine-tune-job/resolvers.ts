@@ -80,6 +80,12 @@ function memoDuration(job: FineTuneJobRecord, ctx: { now(): number }): number | 
 }
 
 export const FineTuneJob: FineTuneJobResolvers = {
+  // An entity reference from a federated gateway (`_entities`): the same loader, so the same batching, budget and
+  // NOT_FOUND as `fineTuneJob(id)`.
+  __resolveReference: async ({ id }, ctx) => {
+    requireJobId(id, 'representations');
+    return ctx.loaders.job.load(id);
+  },
   durationSeconds: (job, _args, ctx) => memoDuration(job, ctx),
   costEstimate: (job, _args, ctx) => memoCost(job, ctx.prices),
   ...checkpointFields,

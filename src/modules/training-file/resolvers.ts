@@ -1,7 +1,7 @@
 import type { UpstreamRead } from '../../context.js';
 import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
 import { checkUpload } from './check-upload.js';
-import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers } from '../../generated/graphql.js';
+import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, TrainingFileResolvers } from '../../generated/graphql.js';
 import { isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
 import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
@@ -38,6 +38,14 @@ export const Query: QueryResolvers = {
     const total = list.files.length;
     // [INF] `has_more`: DashScope listed only some; the ones listed are a lower bound, and a later page may hold more.
     return { items, page, pageSize, total, hasNextPage: start + pageSize < total || list.hasMore };
+  },
+};
+
+/** An entity reference from a federated gateway (`_entities`): read like `trainingFile(id)`, null when unknown. */
+export const TrainingFile: TrainingFileResolvers = {
+  __resolveReference: async ({ id }, ctx) => {
+    requireId(id, 'training file', 'representations');
+    return nullIfNotFound(ctx.loader(fileOf).load(id));
   },
 };
 
