@@ -8,6 +8,8 @@ import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
 import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import { JobReader } from '../upstream/job-reader.js';
+import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/response-cache-store.js';
+import { ResponseCache, type ResponseCacheOptions } from '../plugins/use-response-cache.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
@@ -22,6 +24,11 @@ export interface GatewayOptions {
   now?: () => number;
   /** Where log lines go, already redacted (default: the console). */
   log?: LogSink;
+  /**
+   * The response cache's store (default: in memory, bounded by RESPONSE_CACHE_MAX_ENTRIES/_BYTES) and its hit and
+   * miss events (for metrics).
+   */
+  responseCache?: { store?: ResponseCacheStore } & Pick<ResponseCacheOptions, 'onHit' | 'onMiss'>;
 }
 
 export interface Gateway {
@@ -36,6 +43,8 @@ export interface Gateway {
    * `readyDelayMs`, in-flight operations given `graceMs`, then the rest closed. `log` hears each step.
    */
   shutdown(options?: { graceMs?: number; readyDelayMs?: number; log?: (message: string) => void }): Promise<{ forced: boolean }>;
+  /** The response cache (its store and `invalidateJob`); undefined with RESPONSE_CACHE_ENABLED=false. */
+  responseCache: ResponseCache | undefined;
   /**
    * Aborted when shutdown begins. Subscription streams end on it by themselves (useSubscriptionShutdown); anything
    * else long-lived (a WebSocket server, a timer) should listen to it and end cleanly.
@@ -48,7 +57,7 @@ export interface Gateway {
  * rule (auth.ts), yoga with its plugins (yoga.ts), the transports (http-server.ts, websocket.ts) and the lifecycle
  * (lifecycle.ts).
  */
-export function createGateway({ config, client, now, log }: GatewayOptions): Gateway {
+export function createGateway({ config, client, now, log, responseCache: cacheOptions }: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
   const logger = createLogger(config.logLevel, log);
@@ -61,6 +70,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     });
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
+  const responseCache = config.responseCache.enabled
+    ? new ResponseCache({
+        ...cacheOptions,
+        store: cacheOptions?.store ?? new MemoryResponseCache(config.responseCache),
+        ttlMs: config.responseCache.ttlMs,
+      })
+    : undefined;
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const shared = {
     client: dashscope,
@@ -74,6 +90,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     prices: loadPriceList(upstream.region, config.pricesFile),
     now,
     warn: (message: string) => logger.warn(message),
+    onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
   const closing = new AbortController();
   const { yoga, codes, operations, persistedQueries } = createGatewayYoga({
@@ -82,6 +99,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     shared,
     credentialFor: credentials(config),
     closing: closing.signal,
+    responseCache,
   });
   const server = createHttpServer(config.http, yoga.requestListener);
   const websocket = serveWebSocket(server, yoga, {
@@ -98,6 +116,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   return {
     yoga,
     server,
+    responseCache,
     listen: (port = config.port, host = config.host) => listen(server, port, host),
     close: () => closeNow(parts),
     shutdown: ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log } = {}) =>

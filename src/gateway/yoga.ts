@@ -19,6 +19,7 @@ import { useRequestBodyLimit } from '../plugins/use-request-body-limit.js';
 import { useRequestId } from '../plugins/use-request-id.js';
 import { useRequestLog } from '../plugins/use-request-log.js';
 import { useResponseCompression } from '../plugins/use-response-compression.js';
+import type { ResponseCache } from '../plugins/use-response-cache.js';
 import { useSubscriptionLimit } from '../plugins/use-subscription-limit.js';
 import { useSubscriptionNeedsStream } from '../plugins/use-subscription-needs-stream.js';
 import { useSubscriptionShutdown } from '../plugins/use-subscription-shutdown.js';
@@ -37,10 +38,12 @@ export interface YogaParts {
   credentialFor: (headers: Headers) => Credential | GatewayError | null;
   /** Aborted when shutdown begins. */
   closing: AbortSignal;
+  /** Answers about finished jobs kept per credential; none with RESPONSE_CACHE_ENABLED=false. */
+  responseCache?: ResponseCache;
 }
 
 /** The yoga server: its options, the per-operation context, and every plugin in the order a request meets them. */
-export function createGatewayYoga({ config, logger, shared, credentialFor, closing }: YogaParts): {
+export function createGatewayYoga({ config, logger, shared, credentialFor, closing, responseCache }: YogaParts): {
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
@@ -58,6 +61,11 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
   const scopeOf = (headers: Headers) => {
     const credential = credentialFor(headers);
     return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
+  };
+  // The response cache's session: none without a valid credential (nothing is kept for anonymous callers).
+  const cacheScopeOf = (headers: Headers) => {
+    const credential = credentialFor(headers);
+    return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : null;
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const persistedQueries = new PersistedQueries(scopeOf);
@@ -84,6 +92,9 @@ export function createGatewayYoga({ config, logger, shared, credentialFor, closi
     useIntrospectionSwitch(config.introspection),
     // Upstream calls an operation may cause, estimated up front and counted as it runs.
     useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
+    // After every check that refuses an operation (a kept answer passed them all): answers about finished jobs, per
+    // credential, without execution; ETag and 304 for GET; `Cache-Control: no-store` on every other answer.
+    ...(responseCache ? [responseCache.plugin(cacheScopeOf)] : []),
     // The last word on every error a client sees: a documented code, no internals outside development.
     usePublicErrors(codes, isDev, (line) => logger.error(line)),
     // GraphiQL's files from this package, not a CDN.
