@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { useResponseCache as useEnvelopResponseCache } from '@envelop/response-cache';
-import { isObjectType, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { getOperationAST, isObjectType, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { isCacheableOperation, JOB_TYPE } from './response-cache-policy.js';
 import type { ResponseCacheStore } from './response-cache-store.js';
@@ -10,8 +10,10 @@ export const CACHEABLE_ANSWER = 'private, no-cache';
 /** Any other answer: it may change at any moment (a job still going) or be a list; nothing may keep it. */
 export const UNCACHEABLE_ANSWER = 'no-store';
 
+const STREAMED = /text\/event-stream|multipart\/mixed/i;
+
 export interface ResponseCacheEvent {
-  /** The operation's name as sent; `null` for an anonymous one. Not a metric label as is (clients choose it). */
+  /** The operation's name in its document; `null` for an anonymous one. Not a metric label as is (clients choose it). */
   operationName: string | null;
 }
 
@@ -82,6 +84,12 @@ export class ResponseCache {
     void Promise.resolve(this.store.invalidate([{ typename: JOB_TYPE, id }])).catch(() => {});
   }
 
+  /** Answers kept now, when the store can tell (the in-memory one can), for `/health` and metrics. */
+  get size(): number | undefined {
+    const { size } = this.options.store as { size?: unknown };
+    return typeof size === 'number' ? size : undefined;
+  }
+
   /** The plugin; `scopeOf` names the request's credential (a hash), `null` without a valid one: never cached. */
   plugin(scopeOf: (headers: Headers) => string | null): Plugin {
     const scopeFor = (context: object): string | null => {
@@ -130,12 +138,13 @@ export class ResponseCache {
         const context = contextValue as object;
         if (!scopeFor(context) || !isCacheableOperation(schema, document, operationName)) return;
         const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true };
+        const named = event(getOperationAST(document, operationName)?.name?.value);
         this.watches.set(context, watch);
         return {
           onExecuteDone: ({ result }) => {
             if (isAsyncIterable(result)) return;
-            if (this.served.has(result)) return this.options.onHit?.(event(operationName));
-            this.options.onMiss?.(event(operationName));
+            if (this.served.has(result)) return this.options.onHit?.(named);
+            this.options.onMiss?.(named);
             const unchanged = watch.generation === this.generation;
             if (unchanged && watch.jobs > 0 && watch.allTerminal && !result.errors?.length) this.approved.add(result);
           },
@@ -148,7 +157,9 @@ export class ResponseCache {
           this.uncacheable.add(request);
           return;
         }
-        if (request.method === 'GET' && matchesEtag(request.headers.get('if-none-match'), etag)) {
+        // A plain GET only: a stream (SSE, multipart) answers in its own framing, never with a bare 304.
+        const streamed = STREAMED.test(request.headers.get('accept') ?? '');
+        if (request.method === 'GET' && !streamed && matchesEtag(request.headers.get('if-none-match'), etag)) {
           payload.setResultProcessor(
             (_result, fetchAPI) => new fetchAPI.Response(null, { status: 304, headers: { ETag: etag, 'Cache-Control': CACHEABLE_ANSWER } }),
             'application/json',

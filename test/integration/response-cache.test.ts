@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_ACCOUNT, SEED_JOB_IDS } from '../../src/emulator/index.js';
+import { MemoryResponseCache } from '../../src/plugins/response-cache-store.js';
+import type { ResponseCacheEvent } from '../../src/plugins/use-response-cache.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { graphqlWs } from '../support/transports.js';
 
@@ -47,6 +49,7 @@ describe('the response cache (server mode)', () => {
       expect(answer.headers.get('etag')).toMatch(/^W\/"[\w-]{43}"$/);
     }
     expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(stack.gateway.responseCache?.size).toBe(1);
     // Nothing of the cache's bookkeeping reaches the body.
     expect(JSON.stringify(second.body)).not.toMatch(/http|ETag|responseCache/);
   });
@@ -73,6 +76,11 @@ describe('the response cache (server mode)', () => {
     const other = await get(stack, JOB, { id: failed }, { 'if-none-match': etag! });
     expect(other.status).toBe(200);
     expect((JSON.parse(other.text) as { data: { fineTuneJob: { id: string } } }).data.fineTuneJob.id).toBe(failed);
+
+    // A stream (SSE) answers in its own framing.
+    const streamed = await get(stack, JOB, { id: canceled }, { accept: 'text/event-stream', 'if-none-match': etag! });
+    expect(streamed.status).toBe(200);
+    expect(streamed.text).toContain('event: next');
 
     const posted = await stack.gql(JOB, { id: canceled }, { 'if-none-match': etag! });
     expect(posted.status).toBe(200);
@@ -244,5 +252,42 @@ describe('the response cache across tenants (forward mode)', () => {
     const anonymous = await get(stack, QUERY, { id: failed }, { 'if-none-match': etagA });
     expect(anonymous.status).not.toBe(304);
     expect(anonymous.text).toContain('UNAUTHENTICATED');
+  });
+});
+
+describe('the response cache, as the gateway is composed', () => {
+  it('uses the store it is given, and reports each hit and miss of a cacheable operation', async () => {
+    const store = new MemoryResponseCache({ maxEntries: 10, maxBytes: 1_000_000 });
+    const events: Array<[string, ResponseCacheEvent]> = [];
+    const stack = await startStack({
+      responseCache: { store, onHit: (event) => events.push(['hit', event]), onMiss: (event) => events.push(['miss', event]) },
+    });
+    try {
+      await stack.ok(JOB, { id: failed });
+      await stack.ok(JOB, { id: failed });
+      await stack.ok(JOB, { id: running });
+      await stack.ok('{ fineTuneJobs(pageSize: 1) { total } }');
+      expect(events).toEqual([
+        ['miss', { operationName: 'Job' }],
+        ['hit', { operationName: 'Job' }],
+        ['miss', { operationName: 'Job' }],
+      ]);
+      expect(store.size).toBe(1);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('RESPONSE_CACHE_ENABLED=false: every operation executes, and nothing says it may be kept', async () => {
+    const stack = await startStack({ env: { CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } });
+    try {
+      await stack.ok(JOB, { id: failed });
+      const again = await stack.gql(JOB, { id: failed });
+      expect(stack.upstreamCalls('get')).toBe(2);
+      expect(again.headers.get('etag')).toBeNull();
+      expect(stack.gateway.responseCache).toBeUndefined();
+    } finally {
+      await stack.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
 import type { LogSink } from '../../src/logging/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 import type { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 
 export interface GraphQLResponse<TData = Record<string, unknown>> {
@@ -36,6 +36,8 @@ export async function startStack(
     log?: LogSink;
     /** An upstream client of the test's own (e.g. one with a bug), made from the config. */
     client?: (config: ReturnType<typeof loadConfig>, emulatorUrl: string) => DashScopeClient;
+    /** The response cache's store and hit/miss events. */
+    responseCache?: GatewayOptions['responseCache'];
   } = {},
 ): Promise<Stack> {
   const emulator = await startEmulator(options.emulator);
@@ -46,7 +48,13 @@ export async function startStack(
     ...(options.env?.AUTH_MODE === 'forward' ? {} : { DASHSCOPE_API_KEY: emulator.demoApiKey }),
     ...options.env,
   });
-  const gateway = createGateway({ config, now: options.now, log: options.log, client: options.client?.(config, emulator.url) });
+  const gateway = createGateway({
+    config,
+    now: options.now,
+    log: options.log,
+    client: options.client?.(config, emulator.url),
+    responseCache: options.responseCache,
+  });
   const url = await gateway.listen(0, '127.0.0.1');
 
   const gql: Stack['gql'] = async (query, variables, headers) => {
