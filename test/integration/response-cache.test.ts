@@ -278,6 +278,32 @@ describe('the response cache, as the gateway is composed', () => {
     }
   });
 
+  it('serves a batch element by element from the cache, but the batch as a whole is never marked as kept', async () => {
+    const stack = await startStack({ env: { CACHE_ENABLED: 'false', BATCH_LIMIT: '2' } });
+    try {
+      const batch = () =>
+        fetch(`${stack.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify([
+            { query: JOB, variables: { id: failed } },
+            { query: JOB, variables: { id: canceled } },
+          ]),
+        });
+      const first = await batch();
+      expect(((await first.json()) as unknown[]).length).toBe(2);
+      const second = await batch();
+      expect(((await second.json()) as Array<{ data: unknown }>).map((answer) => answer.data)).toHaveLength(2);
+      expect(stack.upstreamCalls('get')).toBe(2);
+      for (const response of [first, second]) {
+        expect(response.headers.get('cache-control')).toBe('no-store');
+        expect(response.headers.get('etag')).toBeNull();
+      }
+    } finally {
+      await stack.close();
+    }
+  });
+
   it('RESPONSE_CACHE_ENABLED=false: every operation executes, and nothing says it may be kept', async () => {
     const stack = await startStack({ env: { CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } });
     try {
