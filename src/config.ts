@@ -99,6 +99,10 @@ const EnvModel = z.object({
   CACHE_MAX_BYTES: optional(positiveInt),
   CACHE_NONTERMINAL_TTL_MS: optional(z.coerce.number().int().min(0)),
   UPSTREAM_SINGLE_FLIGHT: optional(bool),
+  RESPONSE_CACHE_ENABLED: optional(bool),
+  RESPONSE_CACHE_TTL_MS: optional(positiveInt),
+  RESPONSE_CACHE_MAX_ENTRIES: optional(positiveInt),
+  RESPONSE_CACHE_MAX_BYTES: optional(positiveInt),
   DATALOADERS_ENABLED: optional(bool),
   WS_MAX_OPERATIONS_PER_SOCKET: optional(positiveInt),
   MAX_SUBSCRIPTIONS: optional(positiveInt),
@@ -187,6 +191,8 @@ export interface Config {
   limits: OperationLimits;
   /** The cross-request cache of finished jobs, and single-flight of identical concurrent upstream reads. */
   cache: JobReaderOptions;
+  /** Whole answers about finished jobs, per credential, served without execution (src/plugins/use-response-cache.ts). */
+  responseCache: { enabled: boolean; ttlMs: number; maxEntries: number; maxBytes: number };
   /** Per-operation batching and de-duplication (off only to measure what they save). */
   dataloaders: boolean;
   /** Caps on long-lived work, each refused with RATE_LIMITED and `extensions.limit` naming it. */
@@ -380,6 +386,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBytes: e.CACHE_MAX_BYTES ?? 50_000_000,
       nonTerminalTtlMs: e.CACHE_NONTERMINAL_TTL_MS ?? 0,
       singleFlight: e.UPSTREAM_SINGLE_FLIGHT ?? true,
+    },
+    responseCache: {
+      enabled: e.RESPONSE_CACHE_ENABLED ?? true,
+      ttlMs: e.RESPONSE_CACHE_TTL_MS ?? 300_000,
+      maxEntries: e.RESPONSE_CACHE_MAX_ENTRIES ?? 5_000,
+      maxBytes: e.RESPONSE_CACHE_MAX_BYTES ?? 50_000_000,
     },
     dataloaders: e.DATALOADERS_ENABLED ?? true,
     realtime: {

@@ -88,6 +88,8 @@ export interface ContextDeps {
   now?: () => number;
   warn?: (message: string) => void;
   uploads?: UploadRules;
+  /** After a write to a job or a live update of it, with a valid credential: whatever else keeps copies forgets it. */
+  onJobChanged?: (jobId: string) => void;
 }
 
 export function createContext(deps: ContextDeps): GatewayContext {
@@ -140,7 +142,10 @@ export function createContext(deps: ContextDeps): GatewayContext {
       loaders.job.clear(id);
       // What a module read of the job (checkpoints, logs) is keyed by is the module's: forget every one.
       for (const made of moduleLoaders.values()) made.clearAll();
-      if (deps.credential && !(deps.credential instanceof Error)) reader.invalidate(deps.credential, id);
+      if (deps.credential && !(deps.credential instanceof Error)) {
+        reader.invalidate(deps.credential, id);
+        deps.onJobChanged?.(id);
+      }
     },
     listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),
     prices: deps.prices,

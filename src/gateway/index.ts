@@ -9,6 +9,8 @@ import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
 import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import { JobReader } from '../upstream/job-reader.js';
+import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/response-cache-store.js';
+import { ResponseCache, type ResponseCacheOptions } from '../plugins/use-response-cache.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
 import { healthReport, opsRoutes, type LastUpstreamError } from './ops-routes.js';
@@ -29,6 +31,11 @@ export interface GatewayOptions {
   logger?: GatewayLogger;
   /** `await startTracing(config.tracing)` (src/observability/tracing.ts): required when `config.tracing` is set. */
   tracing?: Tracing | undefined;
+  /**
+   * The response cache's store (default: in memory, bounded by RESPONSE_CACHE_MAX_ENTRIES/_BYTES) and its hit and
+   * miss events (for metrics).
+   */
+  responseCache?: { store?: ResponseCacheStore } & Pick<ResponseCacheOptions, 'onHit' | 'onMiss'>;
 }
 
 export interface Gateway {
@@ -52,6 +59,8 @@ export interface Gateway {
    * `readyDelayMs`, in-flight operations given `graceMs`, then the rest closed. `log` hears each step.
    */
   shutdown(options?: { graceMs?: number; readyDelayMs?: number; log?: (message: string) => void }): Promise<{ forced: boolean }>;
+  /** The response cache (its store and `invalidateJob`); undefined with RESPONSE_CACHE_ENABLED=false. */
+  responseCache: ResponseCache | undefined;
   /**
    * Aborted when shutdown begins. Subscription streams end on it by themselves (useSubscriptionShutdown); anything
    * else long-lived (a WebSocket server, a timer) should listen to it and end cleanly.
@@ -64,7 +73,15 @@ export interface Gateway {
  * rule (auth.ts), yoga with its plugins (yoga.ts), the transports (http-server.ts, websocket.ts) and the lifecycle
  * (lifecycle.ts).
  */
-export function createGateway({ config, client, now, logDestination, logger: given, tracing }: GatewayOptions): Gateway {
+export function createGateway({
+  config,
+  client,
+  now,
+  logDestination,
+  logger: given,
+  tracing,
+  responseCache: cacheOptions,
+}: GatewayOptions): Gateway {
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
   // Loading OpenTelemetry is asynchronous (a dynamic import, so that it costs nothing when off): the caller does it.
@@ -79,6 +96,7 @@ export function createGateway({ config, client, now, logDestination, logger: giv
     breakerState: () => dashscope.resilience.state().breaker,
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
+    cachedResponses: () => responseCache?.size ?? 0,
     pollers: () => live.size,
     subscriptions: () => activeSubscriptions(),
     webSockets: () => websocket.connections(),
@@ -111,6 +129,20 @@ export function createGateway({ config, client, now, logDestination, logger: giv
     });
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
+  const responseCache = config.responseCache.enabled
+    ? new ResponseCache({
+        store: cacheOptions?.store ?? new MemoryResponseCache(config.responseCache),
+        onHit: (event) => {
+          metrics.cacheLookup('response', 'hit');
+          cacheOptions?.onHit?.(event);
+        },
+        onMiss: (event) => {
+          metrics.cacheLookup('response', 'miss');
+          cacheOptions?.onMiss?.(event);
+        },
+        ttlMs: config.responseCache.ttlMs,
+      })
+    : undefined;
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const shared = {
     client: dashscope,
@@ -128,6 +160,7 @@ export function createGateway({ config, client, now, logDestination, logger: giv
     now,
     warn: (message: string) => logger.warn(message),
     uploads: config.uploads,
+    onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
   const { yoga, codes, operations, persistedQueries, activeSubscriptions } = createGatewayYoga({
     config,
@@ -137,6 +170,7 @@ export function createGateway({ config, client, now, logDestination, logger: giv
     credentialFor: credentials(config),
     closing: closing.signal,
     tracing,
+    responseCache,
   });
   const metricsRoute = { metrics, token: config.metrics.token };
   // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port.
@@ -178,6 +212,7 @@ export function createGateway({ config, client, now, logDestination, logger: giv
   return {
     yoga,
     server,
+    responseCache,
     logger,
     metrics,
     listen: async (port = config.port, host = config.host) => {

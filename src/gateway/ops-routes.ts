@@ -33,6 +33,8 @@ export interface HealthSources {
   breakerState: () => string;
   lastUpstreamError: () => LastUpstreamError | undefined;
   cachedJobs: () => number;
+  /** Answers held by the response cache (0 when it is off). */
+  cachedResponses: () => number;
   subscriptions: () => number;
   pollers: () => number;
   webSockets: () => number;
@@ -46,7 +48,7 @@ export function healthReport(sources: HealthSources, startedAt: number): Record<
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     upstream: { breaker, lastError: sources.lastUpstreamError() ?? null },
-    cache: { jobs: sources.cachedJobs() },
+    cache: { jobs: sources.cachedJobs(), responses: sources.cachedResponses() },
     active: { subscriptions: sources.subscriptions(), pollers: sources.pollers(), webSockets: sources.webSockets() },
   };
 }

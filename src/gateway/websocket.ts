@@ -85,6 +85,16 @@ function originAllowed(request: IncomingMessage, allowedOrigins: readonly string
   return origin === undefined || allowedOrigins.includes(origin);
 }
 
+/** `extensions.http` (the response cache's ETag, an error's status) is HTTP's; yoga leaves it out of HTTP bodies too. */
+function withoutHttpExtensions(result: ExecutionResult): ExecutionResult {
+  if (!result.extensions || !('http' in result.extensions)) return result;
+  const extensions: Record<string, unknown> = { ...result.extensions };
+  delete extensions.http;
+  const sent: ExecutionResult = { ...result, extensions };
+  if (Object.keys(extensions).length === 0) delete sent.extensions;
+  return sent;
+}
+
 // `traceparent`/`tracestate`: the caller's trace, for browsers that cannot set them on the upgrade request either.
 const PARAM_HEADERS = ['authorization', 'x-dashscope-workspace', 'traceparent', 'tracestate'];
 
@@ -226,8 +236,9 @@ export function serveWebSocket(
       }
     },
     onNext: (_ctx, _id, _payload, _args, result: ExecutionResult): FormattedExecutionResult | void => {
-      if (!result.errors?.length) return;
-      return { ...result, errors: result.errors.map((error) => toPublic(error).toJSON()) };
+      const sent = withoutHttpExtensions(result);
+      if (!sent.errors?.length) return sent === result ? undefined : sent;
+      return { ...sent, errors: sent.errors.map((error) => toPublic(error).toJSON()) };
     },
     onError: (ctx, id, _payload, errors) => {
       end(ctx.extra, id);

@@ -22,6 +22,7 @@ import { useRequestBodyLimit } from '../plugins/use-request-body-limit.js';
 import { useRequestId } from '../plugins/use-request-id.js';
 import { useRequestLog } from '../plugins/use-request-log.js';
 import { useResponseCompression } from '../plugins/use-response-compression.js';
+import type { ResponseCache } from '../plugins/use-response-cache.js';
 import { useSubscriptionLimit } from '../plugins/use-subscription-limit.js';
 import { useSubscriptionNeedsStream } from '../plugins/use-subscription-needs-stream.js';
 import { useSubscriptionShutdown } from '../plugins/use-subscription-shutdown.js';
@@ -44,10 +45,12 @@ export interface YogaParts {
   closing: AbortSignal;
   /** OpenTelemetry, when configured (src/observability/tracing.ts). */
   tracing?: Tracing | undefined;
+  /** Answers about finished jobs kept per credential; none with RESPONSE_CACHE_ENABLED=false. */
+  responseCache?: ResponseCache;
 }
 
 /** The yoga server: its options, the per-operation context, and every plugin in the order a request meets them. */
-export function createGatewayYoga({ config, logger, metrics, shared, credentialFor, closing, tracing }: YogaParts): {
+export function createGatewayYoga({ config, logger, metrics, shared, credentialFor, closing, tracing, responseCache }: YogaParts): {
   yoga: YogaServerInstance<object, GatewayContext>;
   /** The documented error codes, read from the schema (`enum ErrorCode`). */
   codes: ReadonlySet<string>;
@@ -73,6 +76,11 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   const scopeOf = (headers: Headers) => {
     const credential = credentialFor(headers);
     return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
+  };
+  // The response cache's session: none without a valid credential (nothing is kept for anonymous callers).
+  const cacheScopeOf = (headers: Headers) => {
+    const credential = credentialFor(headers);
+    return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : null;
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const persistedQueries = new PersistedQueries(scopeOf, { trusted: config.persistedDocuments });
@@ -106,6 +114,9 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     useIntrospectionSwitch(config.introspection),
     // Upstream calls an operation may cause, estimated up front and counted as it runs.
     useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
+    // After every check that refuses an operation (a kept answer passed them all): answers about finished jobs, per
+    // credential, without execution; ETag and 304 for GET; `Cache-Control: no-store` on every other answer.
+    ...(responseCache ? [responseCache.plugin(cacheScopeOf)] : []),
     // The last word on every error a client sees: a documented code, no internals outside development.
     usePublicErrors(codes, isDev, (line) => logger.error({ source: 'public-errors' }, line)),
     // GraphiQL's files from this package, not a CDN.

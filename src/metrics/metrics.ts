@@ -46,6 +46,8 @@ export type Transport = 'http' | 'sse' | 'multipart' | 'graphql-ws';
 export interface MetricsSources {
   breakerState: () => 'closed' | 'open' | 'half-open';
   cachedJobs: () => number;
+  /** Answers held by the response cache (0 when it is off). */
+  cachedResponses: () => number;
   pollers: () => number;
   webSockets: () => number;
   subscriptions: () => number;
@@ -127,6 +129,7 @@ export class GatewayMetrics {
       },
     });
     this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
+    this.gauge('gateway_response_cache_entries', 'Answers held by the response cache.', sources.cachedResponses);
     this.gauge('gateway_subscriptions_active', 'Subscriptions streaming now, over SSE, multipart and graphql-ws.', sources.subscriptions);
     this.gauge('gateway_websocket_connections', 'graphql-ws WebSocket connections open now.', sources.webSockets);
     this.gauge(

@@ -116,7 +116,7 @@ describe('the cache in forward mode', () => {
 
 describe('cache configuration', () => {
   it('CACHE_ENABLED=false: every read of a finished job asks DashScope', async () => {
-    const stack = await startStack({ env: { CACHE_ENABLED: 'false' } });
+    const stack = await startStack({ env: { CACHE_ENABLED: 'false', RESPONSE_CACHE_ENABLED: 'false' } });
     try {
       await stack.ok(JOB, { id: canceled });
       await stack.ok(JOB, { id: canceled });
@@ -127,7 +127,7 @@ describe('cache configuration', () => {
   });
 
   it('CACHE_MAX_ENTRIES bounds it, least recently used first out', async () => {
-    const stack = await startStack({ env: { CACHE_MAX_ENTRIES: '2' } });
+    const stack = await startStack({ env: { CACHE_MAX_ENTRIES: '2', RESPONSE_CACHE_ENABLED: 'false' } });
     try {
       for (const id of [contractExample, failed, canceled]) await stack.ok(JOB, { id });
       stack.emulator.resetStats();

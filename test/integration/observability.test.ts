@@ -70,8 +70,9 @@ describe('/metrics', () => {
     expect(delta('gateway_operations_total', { ...ok, transport: 'http' })).toBe(1);
     expect(delta('gateway_operations_total', { ...ok, transport: 'graphql-ws' })).toBe(1);
     expect(delta('gateway_operation_duration_seconds_count', ok)).toBe(2);
-    // A finished job: read upstream once (or not at all, when an earlier test cached it), then from the cache.
-    expect(delta('gateway_cache_lookups_total', { cache: 'jobs', result: 'hit' })).toBeGreaterThanOrEqual(1);
+    // A finished job: read upstream once (or not at all, when an earlier test cached it), then the same operation
+    // answered by the response cache without executing.
+    expect(delta('gateway_cache_lookups_total', { cache: 'response', result: 'hit' })).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'gateway_upstream_requests_total', { endpoint: 'GET /fine-tunes/{id}', status: '2xx' })).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'gateway_upstream_request_duration_seconds_count', { endpoint: 'GET /fine-tunes/{id}' })).toBeGreaterThanOrEqual(
       1,
@@ -260,7 +261,7 @@ describe('/health and /ready during an upstream outage', () => {
       uptimeSeconds: expect.any(Number),
       // lastError: null until an upstream call fails (the outage test below may have run first).
       upstream: { breaker: expect.any(String), lastError: health.upstream.lastError === null ? null : expect.any(Object) },
-      cache: { jobs: expect.any(Number) },
+      cache: { jobs: expect.any(Number), responses: expect.any(Number) },
       active: { subscriptions: expect.any(Number), pollers: expect.any(Number), webSockets: expect.any(Number) },
     });
   });
@@ -310,7 +311,15 @@ describe('JSON log lines', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      env: { AUTH_MODE: 'forward', NODE_ENV: 'production', LOG_LEVEL: 'debug', UPSTREAM_RETRIES: '0', POLL_INTERVAL_MS: '20' },
+      env: {
+        AUTH_MODE: 'forward',
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'debug',
+        UPSTREAM_RETRIES: '0',
+        POLL_INTERVAL_MS: '20',
+        // Each operation executes, so that its line counts its upstream calls.
+        RESPONSE_CACHE_ENABLED: 'false',
+      },
       emulator: { accounts: [{ apiKey: KEY, workspaceId: 'llm-logs0001', userId: 'llm-logs0001', seed: true } satisfies EmulatorAccount] },
       logs,
     });

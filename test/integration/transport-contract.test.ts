@@ -249,8 +249,10 @@ describe.each<Mode>(['production', 'development'])('every transport keeps one co
     LOG_LEVEL: 'warn',
     UPSTREAM_RETRIES: '0',
     UPSTREAM_BREAKER_FAILURES: '1000',
-    // Every operation reads upstream afresh, so that each transport's upstream calls can be counted.
+    // Every operation executes and reads upstream afresh, so that each transport's upstream calls can be counted
+    // (the response cache's own transport test is in response-cache.test.ts).
     CACHE_ENABLED: 'false',
+    RESPONSE_CACHE_ENABLED: 'false',
     MAX_TOKENS: '200',
     ...(mode === 'production' && { INTROSPECTION: 'false', GRAPHIQL: 'false', CORS_ORIGINS: 'https://app.example.com' }),
   };

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 import type { LogCapture } from './logs.js';
 import type { DashScopeClient } from '../../src/upstream/dashscope/index.js';
 
@@ -37,6 +37,8 @@ export async function startStack(
     logs?: LogCapture;
     /** An upstream client of the test's own (e.g. one with a bug), made from the config. */
     client?: (config: ReturnType<typeof loadConfig>, emulatorUrl: string) => DashScopeClient;
+    /** The response cache's store and hit/miss events. */
+    responseCache?: GatewayOptions['responseCache'];
   } = {},
 ): Promise<Stack> {
   const emulator = await startEmulator(options.emulator);
@@ -52,6 +54,7 @@ export async function startStack(
     now: options.now,
     logDestination: options.logs?.destination ?? { write: () => {} },
     client: options.client?.(config, emulator.url),
+    responseCache: options.responseCache,
   });
   const url = await gateway.listen(0, '127.0.0.1');
 
