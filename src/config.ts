@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
+import type { RedisConfig } from './shared-state/redis.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
@@ -84,6 +85,10 @@ const EnvModel = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
   WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
+  REDIS_URL: optional(z.url({ protocol: /^rediss?$/ })),
+  REDIS_KEY_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64')),
+  REDIS_COMMAND_TIMEOUT_MS: optional(positiveInt),
+  REDIS_CONNECT_TIMEOUT_MS: optional(positiveInt),
 });
 
 export interface Config {
@@ -162,6 +167,8 @@ export interface Config {
     /** Open connections (WebSockets and streams included) past which new ones are closed at once. */
     maxConnections: number;
   };
+  /** Shared state across replicas (src/shared-state/redis.ts); undefined without REDIS_URL: everything in-process. */
+  redis: RedisConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -176,11 +183,17 @@ function offsetMinutes(offset: string): number {
   return sign * (hours * 60 + minutes);
 }
 
+/** Never echoed in a configuration error: a key, or a URL that may hold a password. */
+const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'REDIS_URL']);
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvModel.safeParse(env);
   const problems = parsed.success
     ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(env[String(issue.path[0])])})`);
+    : parsed.error.issues.map(
+        (issue) =>
+          `${issue.path.join('.')}: ${issue.message} (${SECRET_VARIABLES.has(String(issue.path[0])) ? 'value not shown' : `got ${JSON.stringify(env[String(issue.path[0])])}`})`,
+      );
   // Rules across variables, read from the raw values so that they are reported together with the ones above.
   const set = (name: string) => Boolean(env[name]);
   if (env.AUTH_MODE !== 'forward' && set('DASHSCOPE_BASE_URL') && !set('DASHSCOPE_API_KEY')) {
@@ -289,5 +302,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
       maxConnections: e.HTTP_MAX_CONNECTIONS ?? 2_048,
     },
+    redis: e.REDIS_URL
+      ? {
+          url: e.REDIS_URL,
+          keyPrefix: e.REDIS_KEY_PREFIX ?? 'ftgw:',
+          commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS ?? 500,
+          connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS ?? 2_000,
+        }
+      : undefined,
   };
 }

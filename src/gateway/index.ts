@@ -7,6 +7,7 @@ import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
 import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
+import { SharedRedis, redisLocation, type RedisState, type RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
@@ -41,6 +42,10 @@ export interface Gateway {
    * else long-lived (a WebSocket server, a timer) should listen to it and end cleanly.
    */
   closing: AbortSignal;
+  /** The shared-state Redis (REDIS_URL): `disabled` without it. For /health and metrics. */
+  redisState(): RedisState;
+  /** Hears each transition of `redisState()` once (not each failed command); returns the unsubscribe function. */
+  onRedisStateChange(listener: RedisStateListener): () => void;
 }
 
 /**
@@ -59,6 +64,16 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
       baseUrl: upstream.baseUrl,
       resilience: { ...upstream.resilience, onEvent: (event) => logger.warn(describeUpstreamEvent(event)) },
     });
+  const redis = config.redis && new SharedRedis(config.redis);
+  if (redis) {
+    const where = redisLocation(redis.config.url);
+    // Once per transition, not per request: a Redis outage is one warning, its end one line.
+    redis.onStateChange((state, detail) => {
+      if (state === 'unavailable')
+        logger.warn(`Redis at ${where} unavailable (${detail}): reads use this process's state, idempotent creates are refused`);
+      else if (state === 'ready') logger.info(`Redis at ${where} ready: state shared with the other replicas`);
+    });
+  }
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
@@ -94,7 +109,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     isDev: config.env === 'development',
     logger,
   });
-  const parts = { closing, live, server, websocket, operations, upstream: dashscope };
+  const parts = { closing, live, server, websocket, operations, upstream: dashscope, redis };
   return {
     yoga,
     server,
@@ -103,5 +118,7 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
     shutdown: ({ graceMs = config.shutdown.graceMs, readyDelayMs = config.shutdown.readyDelayMs, log } = {}) =>
       shutdownGracefully(parts, { graceMs, readyDelayMs, log }),
     closing: closing.signal,
+    redisState: () => redis?.state ?? 'disabled',
+    onRedisStateChange: (listener) => redis?.onStateChange(listener) ?? (() => {}),
   };
 }
