@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
 import type { RedisConfig } from './shared-state/redis.js';
+import type { RateLimitOptions } from './upstream/rate-limit.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
 
 /* The only file that reads process.env. Every problem is reported at once; main.ts exits 1 on any. */
@@ -85,6 +86,9 @@ const EnvModel = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(positiveInt),
   HTTP_MAX_CONNECTIONS: optional(positiveInt),
   WS_MAX_CONNECTIONS: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_RATE_PER_SECOND: optional(z.coerce.number().positive().max(100_000)),
+  UPSTREAM_BURST: optional(positiveInt),
+  UPSTREAM_RATE_MAX_WAIT_MS: optional(z.coerce.number().int().min(0).max(60_000)),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/ })),
   REDIS_KEY_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64')),
   REDIS_COMMAND_TIMEOUT_MS: optional(positiveInt),
@@ -112,6 +116,8 @@ export interface Config {
     batchConcurrency: number;
     /** Retries, retry budget, circuit breaker, bulkhead: see src/upstream/dashscope/resilience.ts. */
     resilience: Omit<ResilienceOptions, 'now' | 'random' | 'onEvent'>;
+    /** A token bucket per credential on requests sent (UPSTREAM_RATE_PER_SECOND), shared through Redis; none when unset. */
+    rateLimit: RateLimitOptions | undefined;
   };
   /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
   operationDeadlineMs: number;
@@ -221,6 +227,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (set('WS_MAX_CONNECTIONS') && Number(env.WS_MAX_CONNECTIONS) >= Number(env.HTTP_MAX_CONNECTIONS || 2_048)) {
     problems.push('WS_MAX_CONNECTIONS: must be below HTTP_MAX_CONNECTIONS (default 2048), so that HTTP keeps room');
   }
+  if (set('UPSTREAM_BURST') && !set('UPSTREAM_RATE_PER_SECOND')) {
+    problems.push('UPSTREAM_BURST: only with UPSTREAM_RATE_PER_SECOND, the rate it is the burst of');
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
@@ -254,6 +263,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent,
         maxQueued: e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued,
       },
+      rateLimit: e.UPSTREAM_RATE_PER_SECOND
+        ? {
+            ratePerSecond: e.UPSTREAM_RATE_PER_SECOND,
+            // One second's worth by default: a page and its jobs' checkpoints go at once, a flood is spread out.
+            burst: e.UPSTREAM_BURST ?? Math.max(1, Math.ceil(e.UPSTREAM_RATE_PER_SECOND)),
+            maxWaitMs: e.UPSTREAM_RATE_MAX_WAIT_MS ?? 2_000,
+          }
+        : undefined,
     },
     operationDeadlineMs: e.OPERATION_DEADLINE_MS ?? 15_000,
     // DashScope may act on a request it got for some time after the gateway gave up waiting at its own timeout.

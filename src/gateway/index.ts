@@ -4,14 +4,14 @@ import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import { createLogger, describeUpstreamEvent, type LogSink } from '../logging/index.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
-import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
-import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
-import { SharedRedis, redisLocation, type RedisState, type RedisStateListener } from '../shared-state/redis.js';
+import { DashScopeClient } from '../upstream/dashscope/index.js';
+import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
+import { createSharedState } from './shared-state.js';
 import { serveWebSocket } from './websocket.js';
 import { createGatewayYoga } from './yoga.js';
 
@@ -57,31 +57,25 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   const { upstream } = config;
   if (!upstream.baseUrl) throw new Error('config.upstream.baseUrl is not set (demo mode sets it once the emulator listens)');
   const logger = createLogger(config.logLevel, log);
+  // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
+  const state = createSharedState(config, logger);
   const dashscope =
     client ??
     new DashScopeClient({
       ...upstream,
       baseUrl: upstream.baseUrl,
       resilience: { ...upstream.resilience, onEvent: (event) => logger.warn(describeUpstreamEvent(event)) },
+      rateLimiter: state.rateLimiter,
     });
-  const redis = config.redis && new SharedRedis(config.redis);
-  if (redis) {
-    const where = redisLocation(redis.config.url);
-    // Once per transition, not per request: a Redis outage is one warning, its end one line.
-    redis.onStateChange((state, detail) => {
-      if (state === 'unavailable')
-        logger.warn(`Redis at ${where} unavailable (${detail}): reads use this process's state, idempotent creates are refused`);
-      else if (state === 'ready') logger.info(`Redis at ${where} ready: state shared with the other replicas`);
-    });
-  }
+  const { redis } = state;
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const shared = {
     client: dashscope,
-    reader: new JobReader(dashscope, config.cache),
-    idempotency: new IdempotencyStore<FineTuneJobRecord>({ settleMs: config.createSettleMs }),
-    deploymentIdempotency: new IdempotencyStore<DeploymentRecord>(),
+    reader: new JobReader(dashscope, config.cache, state.jobCache),
+    idempotency: state.idempotency,
+    deploymentIdempotency: state.deploymentIdempotency,
     live,
     dataloaders: config.dataloaders,
     batchConcurrency: upstream.batchConcurrency,

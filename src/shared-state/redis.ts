@@ -111,6 +111,21 @@ export class SharedRedis {
   }
 }
 
+/**
+ * A Lua script as a command of `client` (ioredis `defineCommand`: sent by EVALSHA, loaded on first use, and with the
+ * client's key prefix applied to its keys); returns a function calling it with `keys` then `args`.
+ */
+export function defineScript<R>(
+  client: Redis,
+  name: string,
+  lua: string,
+  numberOfKeys: number,
+): (keys: string[], args: Array<string | number>) => Promise<R> {
+  if (!(name in client)) client.defineCommand(name, { numberOfKeys, lua });
+  const command = (client as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name]!;
+  return (keys, args) => command.call(client, ...keys, ...args);
+}
+
 /** Redis could not serve a command: down, slow past its timeout, or an error answer. */
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';

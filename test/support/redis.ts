@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { FaultRule } from '../../src/emulator/types.js';
 
 /*
  * Real processes for the multi-replica tests: Debian's redis-server on a loopback port, and a standalone emulator with
@@ -40,8 +41,11 @@ export interface Child {
   process: ChildProcess;
   /** stdout and stderr so far (for failure messages). */
   output(): string;
-  /** Resolves with the first line (past or future) matching `pattern`; rejects if the process exits first or in time. */
-  logged(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the first line matching `pattern` in the output from offset `from` on (default: all of it, past or
+   * future); rejects if the process exits first, or after `timeoutMs`.
+   */
+  logged(pattern: RegExp, options?: { from?: number; timeoutMs?: number }): Promise<string>;
   exited: Promise<number | null>;
   /** SIGKILL unless already gone; resolves once it exited. */
   kill(): Promise<void>;
@@ -52,10 +56,13 @@ export interface Child {
 export function startChild(command: string, args: string[], env: Record<string, string>, name: string): Child {
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  const waiters: Array<{ pattern: RegExp; from: number; resolve: (line: string) => void }> = [];
   const check = () => {
     for (const waiter of [...waiters]) {
-      const line = output.split('\n').find((l) => waiter.pattern.test(l));
+      const line = output
+        .slice(waiter.from)
+        .split('\n')
+        .find((l) => waiter.pattern.test(l));
       if (line !== undefined) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(line);
@@ -74,11 +81,11 @@ export function startChild(command: string, args: string[], env: Record<string, 
     process: child,
     output: () => output,
     exited,
-    logged: (pattern, timeoutMs = START_TIMEOUT_MS) => {
+    logged: (pattern, { from = 0, timeoutMs = START_TIMEOUT_MS } = {}) => {
       let timer: NodeJS.Timeout | undefined;
       return Promise.race([
         new Promise<string>((resolve) => {
-          waiters.push({ pattern, resolve });
+          waiters.push({ pattern, from, resolve });
           check();
         }),
         exited.then((code) => {
@@ -147,8 +154,12 @@ export async function startRedis(): Promise<RedisServer> {
 export interface Replica {
   url: string;
   child: Child;
-  /** POSTs an operation with the demo key (forward mode); the parsed body. */
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLBody<T>>;
+  /** POSTs an operation with the demo key (forward mode), and `headers`; the parsed body. */
+  gql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLBody<T>>;
 }
 
 export interface GraphQLBody<T> {
@@ -164,6 +175,8 @@ export interface Replicas {
   /** Upstream calls the emulator counted, by route (all when no route), since the last `resetUpstreamCalls`. */
   upstreamCalls(route?: string): Promise<number>;
   resetUpstreamCalls(): Promise<void>;
+  /** Adds a fault rule to the emulator (its control API), e.g. `{ match: { route: 'create' }, times: 1, fault: … }`. */
+  injectFault(rule: FaultRule): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -198,10 +211,15 @@ export async function startReplicas({ count = 2, env = {} }: { count?: number; e
         started.push(child);
         const ready = await child.logged(/finetune-gateway ready/);
         const url = /GraphQL at (http:\/\/\S+)\/graphql/.exec(ready)![1]!.replace('localhost', '127.0.0.1');
-        const gql: Replica['gql'] = async (query, variables) => {
+        const gql: Replica['gql'] = async (query, variables, headers) => {
           const response = await fetch(`${url}/graphql`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${apiKey}` },
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/graphql-response+json',
+              authorization: `Bearer ${apiKey}`,
+              ...headers,
+            },
             body: JSON.stringify({ query, variables }),
           });
           return (await response.json()) as never;
@@ -220,6 +238,11 @@ export async function startReplicas({ count = 2, env = {} }: { count?: number; e
       },
       resetUpstreamCalls: async () => {
         await (await control('stats/reset', { method: 'POST' })).body?.cancel();
+      },
+      injectFault: async (rule) => {
+        const response = await control('faults', { method: 'POST', body: JSON.stringify(rule) });
+        if (!response.ok) throw new Error(`the emulator refused the fault rule: ${await response.text()}`);
+        await response.body?.cancel();
       },
       close: async () => {
         await Promise.all(started.map((child) => child.stop()));

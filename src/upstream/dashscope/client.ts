@@ -1,6 +1,8 @@
 import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
+import { credentialScope } from '../credential-scope.js';
+import type { UpstreamRateLimit } from '../rate-limit.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import { invalidIdReason } from './ids.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
@@ -58,6 +60,8 @@ export interface DashScopeClientOptions {
   userAgent?: string;
   /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
   resilience?: Partial<ResilienceOptions>;
+  /** A token bucket per credential on the requests sent (src/upstream/rate-limit.ts); none when unset. */
+  rateLimiter?: UpstreamRateLimit | undefined;
 }
 
 export interface ListJobsParams {
@@ -475,7 +479,20 @@ export class DashScopeClient {
    * The one path to the upstream: every request goes through the resilience guards; only GETs are retried. `read`
    * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
    */
-  private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+  private async call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+    // The rate limit first: a request that waits for its token holds no bulkhead slot meanwhile.
+    await this.options.rateLimiter?.acquire(
+      credentialScope(credential),
+      call.signal,
+      (retryAfterMs) =>
+        new UpstreamError({
+          kind: 'rate-limited',
+          subject: call.subject,
+          action: call.action,
+          detail: 'the upstream rate limit is reached',
+          retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+        }),
+    );
     return this.resilience.run(
       { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action },
       () => this.send(credential, call, read),
