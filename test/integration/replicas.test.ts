@@ -211,6 +211,26 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
     await b().gql(JOB, { id });
     expect(await stack.upstreamCalls('get')).toBe(before + 1);
   });
+
+  it('Redis frozen (slower than its timeout): reads answer, a keyed create refuses, and its key is free once Redis answers', async () => {
+    const key = newKey();
+    const marks = stack.replicas.map((replica) => replica.child.output().length);
+    redis.freeze();
+    try {
+      const [read, refused] = await Promise.all([a().gql(JOB, { id: SEED_JOB_IDS.wanVideo }), a().gql(CREATE, { input, key })]);
+      expect(read).toEqual({ data: { fineTuneJob: { id: SEED_JOB_IDS.wanVideo, status: 'SUCCEEDED' } } });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'IDEMPOTENCY_UNAVAILABLE', retryable: true });
+      expect(await stack.upstreamCalls('create')).toBe(0);
+      await a().child.logged(/WARN Redis at .* unavailable \(.*Command timed out/, { from: marks[0] });
+    } finally {
+      redis.thaw();
+    }
+    // The claim the frozen Redis applied late is removed: the retry creates at once, not "in progress" for minutes.
+    await a().child.logged(/INFO Redis at .* ready/, { from: marks[0] });
+    const retried = await b().gql(CREATE, { input, key });
+    expect(retried.errors).toBeUndefined();
+    expect(await stack.upstreamCalls('create')).toBe(1);
+  });
 });
 
 /** The workspace of the emulator's account, as a job lists it. */

@@ -118,6 +118,10 @@ export interface RedisServer {
   url: string;
   /** Kills the server at once (SIGKILL: no goodbye to its clients), as a crash would. */
   kill(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, commands get no answer, as with a Redis stuck or overloaded. */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void;
   /** Starts it again on the same port, empty (no persistence). */
   restart(): Promise<void>;
   /** Stops it for good (the test file's afterAll). */
@@ -143,6 +147,8 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill: async () => child?.kill(),
+    freeze: () => child?.process.kill('SIGSTOP'),
+    thaw: () => child?.process.kill('SIGCONT'),
     restart: async () => {
       await child?.kill();
       await launch();

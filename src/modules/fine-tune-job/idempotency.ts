@@ -283,8 +283,16 @@ export class SharedIdempotencyStore<T extends object> implements Idempotency<T> 
     const waitUntil = Date.now() + this.options.waitMs;
     for (;;) {
       const pending: Pending = { state: 'pending', fingerprint, token: randomUUID() };
-      const claimed = await this.redis('claim', (client) => client.set(id, JSON.stringify(pending), 'PX', this.options.pendingTtlMs, 'NX'));
-      if (claimed === 'OK') return this.attempt(id, JSON.stringify(pending), pending, create, classes);
+      const claim = JSON.stringify(pending);
+      const claimed = await this.redis('claim', (client) => client.set(id, claim, 'PX', this.options.pendingTtlMs, 'NX')).catch(
+        (error: unknown) => {
+          // A claim that timed out may still be applied once a slow Redis gets to it, and would then hold the key for
+          // a claim's lifetime with nobody to finish it: remove it (commands on one connection run in order).
+          this.compareAndSet([id], [claim, '', 0]).catch(() => {});
+          throw error;
+        },
+      );
+      if (claimed === 'OK') return this.attempt(id, claim, pending, create, classes);
       const raw = await this.redis('read', (client) => client.get(id));
       if (raw === null) continue; // it expired or was removed in between: claim again
       const done = parseStored(this.ResultModel, raw);
