@@ -140,7 +140,11 @@ export async function startRedis(): Promise<RedisServer> {
       `redis-server on port ${port}`,
     );
     child = started;
-    await started.logged(/Ready to accept connections/);
+    // A server that never got ready must not outlive the test that gave up on it.
+    await started.logged(/Ready to accept connections/).catch(async (error: unknown) => {
+      await started.kill();
+      throw error;
+    });
   };
   await launch();
   return {
