@@ -3,6 +3,8 @@ import { parse } from 'graphql';
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type OperationLimits } from './plugins/limits.js';
 import { DEFAULT_RESILIENCE, type ResilienceOptions } from './upstream/dashscope/resilience.js';
+import type { RedisConfig } from './shared-state/redis.js';
+import type { RateLimitOptions } from './upstream/rate-limit.js';
 import type { JobReaderOptions } from './upstream/job-reader.js';
 import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
 
@@ -137,6 +139,13 @@ const EnvModel = z.object({
       .transform((v) => [...new Set(v.split(',').map((t) => t.trim().toLowerCase()))].filter(Boolean))
       .pipe(z.array(z.enum(['jsonl', 'zip'])).min(1, 'jsonl, zip or both, comma separated')),
   ),
+  UPSTREAM_RATE_PER_SECOND: optional(z.coerce.number().positive().max(100_000)),
+  UPSTREAM_BURST: optional(positiveInt),
+  UPSTREAM_RATE_MAX_WAIT_MS: optional(z.coerce.number().int().min(0).max(60_000)),
+  REDIS_URL: optional(z.url({ protocol: /^rediss?$/ })),
+  REDIS_KEY_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64')),
+  REDIS_COMMAND_TIMEOUT_MS: optional(positiveInt),
+  REDIS_CONNECT_TIMEOUT_MS: optional(positiveInt),
 });
 
 export interface Config {
@@ -165,6 +174,8 @@ export interface Config {
     batchConcurrency: number;
     /** Retries, retry budget, circuit breaker, bulkhead: see src/upstream/dashscope/resilience.ts. */
     resilience: Omit<ResilienceOptions, 'now' | 'random' | 'onEvent'>;
+    /** A token bucket per credential on requests sent (UPSTREAM_RATE_PER_SECOND), shared through Redis; none when unset. */
+    rateLimit: RateLimitOptions | undefined;
   };
   /** Every upstream call of one operation ends by then (UPSTREAM_TIMEOUT). */
   operationDeadlineMs: number;
@@ -231,6 +242,8 @@ export interface Config {
    * `only`, no other document runs. Unset: none (automatic persisted queries still work).
    */
   persistedDocuments: { documents: ReadonlyMap<string, string>; only: boolean } | undefined;
+  /** Shared state across replicas (src/shared-state/redis.ts); undefined without REDIS_URL: everything in-process. */
+  redis: RedisConfig | undefined;
 }
 
 export interface TracingConfig {
@@ -283,15 +296,18 @@ function offsetMinutes(offset: string): number {
   return sign * (hours * 60 + minutes);
 }
 
+/** Never echoed in a configuration error: a key, or a URL that may hold a password. */
+const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'REDIS_URL']);
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvModel.safeParse(env);
   const problems = parsed.success
     ? []
     : parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        // Header lists hold credentials (a collector's token): never echoed.
-        const got = name.endsWith('_HEADERS') ? '' : ` (got ${JSON.stringify(env[name])})`;
-        return `${issue.path.join('.')}: ${issue.message}${got}`;
+        // Secrets (a key, a Redis URL with its password, a collector's token in header lists) are never echoed.
+        const got = name.endsWith('_HEADERS') || SECRET_VARIABLES.has(name) ? 'value not shown' : `got ${JSON.stringify(env[name])}`;
+        return `${issue.path.join('.')}: ${issue.message} (${got})`;
       });
   // Rules across variables, read from the raw values so that they are reported together with the ones above.
   const set = (name: string) => Boolean(env[name]);
@@ -324,6 +340,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('PERSISTED_DOCUMENTS_ONLY: needs PERSISTED_DOCUMENTS, the manifest of the documents to allow');
   }
   const manifest = set('PERSISTED_DOCUMENTS') ? readManifest(env.PERSISTED_DOCUMENTS!, problems) : undefined;
+  if (set('UPSTREAM_BURST') && !set('UPSTREAM_RATE_PER_SECOND')) {
+    problems.push('UPSTREAM_BURST: only with UPSTREAM_RATE_PER_SECOND, the rate it is the burst of');
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
@@ -358,6 +377,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent,
         maxQueued: e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued,
       },
+      rateLimit: e.UPSTREAM_RATE_PER_SECOND
+        ? {
+            ratePerSecond: e.UPSTREAM_RATE_PER_SECOND,
+            // One second's worth by default: a page and its jobs' checkpoints go at once, a flood is spread out.
+            burst: e.UPSTREAM_BURST ?? Math.max(1, Math.ceil(e.UPSTREAM_RATE_PER_SECOND)),
+            maxWaitMs: e.UPSTREAM_RATE_MAX_WAIT_MS ?? 2_000,
+          }
+        : undefined,
     },
     operationDeadlineMs: e.OPERATION_DEADLINE_MS ?? 15_000,
     // DashScope may act on a request it got for some time after the gateway gave up waiting at its own timeout.
@@ -415,6 +442,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     tracing: tracingConfig(e),
     persistedDocuments: manifest && { documents: manifest, only: e.PERSISTED_DOCUMENTS_ONLY ?? false },
+    redis: e.REDIS_URL
+      ? {
+          url: e.REDIS_URL,
+          keyPrefix: e.REDIS_KEY_PREFIX ?? 'ftgw:',
+          commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS ?? 500,
+          connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS ?? 2_000,
+        }
+      : undefined,
   };
 }
 

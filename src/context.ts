@@ -3,7 +3,7 @@ import { toGatewayError, unauthenticated, type GatewayError } from './errors/ind
 import { upstreamCallBudget } from './plugins/use-fan-out-budget.js';
 import type { JobReader, UpstreamReader } from './upstream/job-reader.js';
 import type { PriceList } from './modules/fine-tune-job/derived.js';
-import type { IdempotencyStore } from './modules/fine-tune-job/idempotency.js';
+import type { Idempotency } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
 import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
 import type {
@@ -53,9 +53,9 @@ export interface GatewayContext {
   /** The upstream client, for writes (never retried, never cached); reads go through the loaders. */
   client: DashScopeClient;
   /** Gateway-wide: what each idempotency key created in the last 10 minutes. */
-  idempotency: IdempotencyStore<FineTuneJobRecord>;
+  idempotency: Idempotency<FineTuneJobRecord>;
   /** Gateway-wide: what each idempotency key of createDeployment created in the last 10 minutes. */
-  deploymentIdempotency: IdempotencyStore<DeploymentRecord>;
+  deploymentIdempotency: Idempotency<DeploymentRecord>;
   /** Gateway-wide: the job pollers shared by every subscriber. */
   live: JobWatch;
   /** Aborts when the client goes away or the operation deadline passes: a write that must answer by then races it. */
@@ -67,8 +67,8 @@ export interface GatewayContext {
 export interface ContextDeps {
   client: DashScopeClient;
   /** Gateway-wide, made once by createGateway: what idempotency keys created, and the pollers shared by subscribers. */
-  idempotency: IdempotencyStore<FineTuneJobRecord>;
-  deploymentIdempotency: IdempotencyStore<DeploymentRecord>;
+  idempotency: Idempotency<FineTuneJobRecord>;
+  deploymentIdempotency: Idempotency<DeploymentRecord>;
   live: JobWatch;
   /** Every read goes through the gateway's shared reader (cache of finished jobs, single-flight); writes use `client`. */
   reader: JobReader;

@@ -28,6 +28,7 @@ export function toGatewayError(error: unknown, signal?: AbortSignal): unknown {
     const rule = upstreamRule(f);
     const extensions: GatewayErrorExtensions = { code: rule.code, retryable: rule.retryable };
     if (f.retryAfterSeconds !== undefined) extensions.retryAfterSeconds = f.retryAfterSeconds;
+    if (f.kind === 'rate-limited') extensions.limit = 'upstreamRate';
     if (f.kind === 'http' && f.httpStatus !== undefined) {
       extensions.upstream = { code: f.code ?? null, httpStatus: f.httpStatus, requestId: f.requestId ?? null };
     }

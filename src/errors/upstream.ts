@@ -38,6 +38,13 @@ export function upstreamRule(f: UpstreamFailure): UpstreamRule {
         retryable: false,
         message: () => `DashScope sent a malformed response while ${f.action} ${f.subject}.`,
       };
+    case 'rate-limited':
+      return {
+        code: 'RATE_LIMITED',
+        retryable: true,
+        message: () =>
+          `The gateway's limit on requests to DashScope for this key is reached while ${f.action} ${f.subject}: nothing was sent. Retry in ${f.retryAfterSeconds ?? 1} s.`,
+      };
     case 'http':
       break;
   }

@@ -5,9 +5,9 @@ import type { GatewayContext } from '../context.js';
 import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination } from '../logging/index.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
-import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
-import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
+import { DashScopeClient } from '../upstream/dashscope/index.js';
+import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/response-cache-store.js';
 import { ResponseCache, type ResponseCacheOptions } from '../plugins/use-response-cache.js';
@@ -15,6 +15,8 @@ import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
 import { healthReport, opsRoutes, type LastUpstreamError } from './ops-routes.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
+import { createSharedState } from './shared-state.js';
+import { createResponseCacheStore } from '../shared-state/response-cache.js';
 import { serveWebSocket } from './websocket.js';
 import { createGatewayYoga } from './yoga.js';
 import type { Tracing } from '../observability/tracing.js';
@@ -66,6 +68,10 @@ export interface Gateway {
    * else long-lived (a WebSocket server, a timer) should listen to it and end cleanly.
    */
   closing: AbortSignal;
+  /** The shared-state Redis (REDIS_URL): `disabled` without it. For /health and metrics. */
+  redisState(): RedisState;
+  /** Hears each transition of `redisState()` once (not each failed command); returns the unsubscribe function. */
+  onRedisStateChange(listener: RedisStateListener): () => void;
 }
 
 /**
@@ -97,11 +103,14 @@ export function createGateway({
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
     cachedResponses: () => responseCache?.size ?? 0,
+    redis: () => redis?.state ?? 'disabled',
     pollers: () => live.size,
     subscriptions: () => activeSubscriptions(),
     webSockets: () => websocket.connections(),
   };
   const metrics = new GatewayMetrics(sources);
+  // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
+  const state = createSharedState(config, logger);
   const dashscope =
     client ??
     new DashScopeClient({
@@ -126,12 +135,15 @@ export function createGateway({
           };
         },
       },
+      rateLimiter: state.rateLimiter,
     });
+  const { redis } = state;
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
   const responseCache = config.responseCache.enabled
     ? new ResponseCache({
-        store: cacheOptions?.store ?? new MemoryResponseCache(config.responseCache),
+        // Shared by the replicas with REDIS_URL (a Redis failure is a miss), else in this process.
+        store: cacheOptions?.store ?? (redis ? createResponseCacheStore(redis) : new MemoryResponseCache(config.responseCache)),
         onHit: (event) => {
           metrics.cacheLookup('response', 'hit');
           cacheOptions?.onHit?.(event);
@@ -146,12 +158,14 @@ export function createGateway({
   const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
   const shared = {
     client: dashscope,
-    reader: new JobReader(dashscope, config.cache, {
-      cacheLookup: (result) => metrics.cacheLookup('jobs', result),
-      singleFlightJoin: (read) => metrics.singleFlightJoin(read),
-    }),
-    idempotency: new IdempotencyStore<FineTuneJobRecord>({ settleMs: config.createSettleMs }),
-    deploymentIdempotency: new IdempotencyStore<DeploymentRecord>(),
+    reader: new JobReader(
+      dashscope,
+      config.cache,
+      { cacheLookup: (result) => metrics.cacheLookup('jobs', result), singleFlightJoin: (read) => metrics.singleFlightJoin(read) },
+      state.jobCache,
+    ),
+    idempotency: state.idempotency,
+    deploymentIdempotency: state.deploymentIdempotency,
     live,
     dataloaders: config.dataloaders,
     batchConcurrency: upstream.batchConcurrency,
@@ -201,7 +215,7 @@ export function createGateway({
     logger,
   });
 
-  const parts = { closing, live, server, websocket, operations, upstream: dashscope, tracing };
+  const parts = { closing, live, server, websocket, operations, upstream: dashscope, redis, tracing };
   const closeMetricsServer = async () => {
     if (!metricsServer?.listening) return;
     await new Promise<void>((resolve) => {
@@ -231,5 +245,7 @@ export function createGateway({
       return result;
     },
     closing: closing.signal,
+    redisState: () => redis?.state ?? 'disabled',
+    onRedisStateChange: (listener) => redis?.onStateChange(listener) ?? (() => {}),
   };
 }

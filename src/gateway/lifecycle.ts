@@ -41,6 +41,8 @@ export interface Closeable {
   /** The queries and mutations executing, on every transport. */
   operations: { abort(reason: unknown): void };
   upstream: { close(graceMs: number): Promise<void> };
+  /** The shared-state connection (REDIS_URL), closed last: in-flight operations may still use it. */
+  redis?: { close(): Promise<void> } | undefined;
   /** Last: the spans of everything above, still buffered, are exported. */
   tracing?: { shutdown(): Promise<void> } | undefined;
 }
@@ -83,6 +85,7 @@ export async function shutdownGracefully(
   // Upstream requests that outlive their operation (a create finishing for its idempotency key) get what is left
   // of the grace; then they are destroyed, so that shutdown ends within the grace and not at their timeouts.
   await parts.upstream.close(Math.max(0, graceEnds - Date.now()));
+  await parts.redis?.close();
   await parts.tracing?.shutdown();
   return { forced };
 }
@@ -96,5 +99,6 @@ export async function closeNow(parts: Omit<Closeable, 'closing'>): Promise<void>
     parts.server.closeAllConnections();
   });
   await parts.upstream.close(0);
+  await parts.redis?.close();
   await parts.tracing?.shutdown();
 }

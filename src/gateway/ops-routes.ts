@@ -35,6 +35,8 @@ export interface HealthSources {
   cachedJobs: () => number;
   /** Answers held by the response cache (0 when it is off). */
   cachedResponses: () => number;
+  /** The shared-state connection: `disabled` without REDIS_URL. */
+  redis: () => string;
   subscriptions: () => number;
   pollers: () => number;
   webSockets: () => number;
@@ -49,6 +51,7 @@ export function healthReport(sources: HealthSources, startedAt: number): Record<
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     upstream: { breaker, lastError: sources.lastUpstreamError() ?? null },
     cache: { jobs: sources.cachedJobs(), responses: sources.cachedResponses() },
+    redis: sources.redis(),
     active: { subscriptions: sources.subscriptions(), pollers: sources.pollers(), webSockets: sources.webSockets() },
   };
 }

@@ -255,6 +255,8 @@ export type ErrorCode =
   | 'CONFLICT'
   /** The key lacks a permission, workspace or payment (upstream 403). */
   | 'FORBIDDEN'
+  /** A create with an idempotencyKey was refused because the store the replicas share its keys in (Redis, `REDIS_URL`) is unavailable or too slow: without it the gateway cannot be sure another replica is not creating the same job. Nothing was sent upstream. Retryable, honour `retryAfterSeconds`; creates without a key are not affected. */
+  | 'IDEMPOTENCY_UNAVAILABLE'
   /** An unexpected error inside the gateway; details are logged, never returned. */
   | 'INTERNAL_SERVER_ERROR'
   /** The job or checkpoint does not exist, or not in the caller's workspace (upstream 404). */

@@ -48,6 +48,8 @@ export interface MetricsSources {
   cachedJobs: () => number;
   /** Answers held by the response cache (0 when it is off). */
   cachedResponses: () => number;
+  /** The shared-state connection: `disabled` without REDIS_URL. */
+  redis: () => string;
   pollers: () => number;
   webSockets: () => number;
   subscriptions: () => number;
@@ -130,6 +132,9 @@ export class GatewayMetrics {
     });
     this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
     this.gauge('gateway_response_cache_entries', 'Answers held by the response cache.', sources.cachedResponses);
+    this.gauge('gateway_redis_up', '1 while the shared-state Redis (REDIS_URL) answers; 0 while it does not, or without REDIS_URL.', () =>
+      sources.redis() === 'ready' ? 1 : 0,
+    );
     this.gauge('gateway_subscriptions_active', 'Subscriptions streaming now, over SSE, multipart and graphql-ws.', sources.subscriptions);
     this.gauge('gateway_websocket_connections', 'graphql-ws WebSocket connections open now.', sources.webSockets);
     this.gauge(

@@ -10,6 +10,14 @@ import type {
 } from './dashscope/index.js';
 import { credentialScope } from './credential-scope.js';
 
+/** A cache of jobs replicas share (src/shared-state/job-cache.ts): used instead of the in-process one when given. */
+export interface SharedJobStore {
+  get(key: string, jobId: string): Promise<FineTuneJobRecord | undefined>;
+  remember(entries: Array<[key: string, job: FineTuneJobRecord]>): void;
+  delete(key: string): void;
+  readonly localSize: number;
+}
+
 export interface JobReaderOptions {
   /** Cache terminal jobs (SUCCEEDED, FAILED, CANCELED) across requests. */
   enabled: boolean;
@@ -52,21 +60,27 @@ export class JobReader implements UpstreamReader {
   /** Bumped by every invalidation: a read that started before one does not fill the cache with what it got. */
   private generation = 0;
 
+  private readonly shared: SharedJobStore | undefined;
+
   constructor(
     private readonly upstream: UpstreamReader,
     private readonly options: JobReaderOptions,
     private readonly events?: ReaderEvents,
+    /** With REDIS_URL: the replicas' shared cache, which then replaces the in-process one. */
+    shared?: SharedJobStore,
   ) {
-    this.jobs = options.enabled
-      ? new LRUCache({
-          max: options.maxEntries,
-          maxSize: options.maxBytes,
-          sizeCalculation: (job) => JSON.stringify(job).length * 2,
-          ttl: options.ttlMs,
-          // An expired entry is never served; it is dropped when read or pushed out by newer ones.
-          ttlAutopurge: false,
-        })
-      : undefined;
+    this.shared = options.enabled ? shared : undefined;
+    this.jobs =
+      options.enabled && !shared
+        ? new LRUCache({
+            max: options.maxEntries,
+            maxSize: options.maxBytes,
+            sizeCalculation: (job) => JSON.stringify(job).length * 2,
+            ttl: options.ttlMs,
+            // An expired entry is never served; it is dropped when read or pushed out by newer ones.
+            ttlAutopurge: false,
+          })
+        : undefined;
   }
 
   getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
@@ -75,10 +89,18 @@ export class JobReader implements UpstreamReader {
     if (this.jobs) this.events?.cacheLookup(cached ? 'hit' : 'miss');
     if (cached) return Promise.resolve(cached);
     const generation = this.generation;
-    return this.flight('job', `${key}\u0000get`, signal, (shared) =>
+    const fromUpstream = (shared: AbortSignal | undefined) =>
       this.upstream.getJob(credential, jobId, shared).then((job) => {
-        if (generation === this.generation) this.remember(key, job);
+        if (generation === this.generation) this.remember([[key, job]]);
         return job;
+      });
+    const sharedCache = this.shared;
+    if (!sharedCache) return this.flight('job', `${key}\u0000get`, signal, fromUpstream);
+    // Concurrent reads of one job share the look-up in the replicas' cache too.
+    return this.flight('job', `${key}\u0000get`, signal, (shared) =>
+      sharedCache.get(key, jobId).then((hit) => {
+        this.events?.cacheLookup(hit ? 'hit' : 'miss');
+        return hit ?? fromUpstream(shared);
       }),
     );
   }
@@ -90,7 +112,7 @@ export class JobReader implements UpstreamReader {
     return this.flight('list', key, signal, (shared) =>
       this.upstream.listJobs(credential, params, shared).then((page) => {
         // A page carries whole jobs: the finished ones need not be asked for again.
-        if (generation === this.generation) for (const job of page.jobs) this.remember(`${scope}\u0000${job.id}`, job);
+        if (generation === this.generation) this.remember(page.jobs.map((job) => [`${scope}\u0000${job.id}`, job]));
         return page;
       }),
     );
@@ -111,24 +133,29 @@ export class JobReader implements UpstreamReader {
     this.generation++;
     const key = this.jobKey(credential, jobId);
     this.jobs?.delete(key);
+    this.shared?.delete(key);
     for (const flightKey of this.flights.keys()) if (flightKey.startsWith(`${key}\u0000`)) this.flights.delete(flightKey);
   }
 
   /** Entries in the cache (for tests and the bench's memory check). */
   get cachedJobs(): number {
-    return this.jobs?.size ?? 0;
+    return this.jobs?.size ?? this.shared?.localSize ?? 0;
   }
 
-  private remember(key: string, job: FineTuneJobRecord): void {
-    if (!this.jobs) return;
+  private remember(entries: Array<[key: string, job: FineTuneJobRecord]>): void {
+    this.shared?.remember(entries);
+    if (this.jobs) for (const [key, job] of entries) this.rememberHere(this.jobs, key, job);
+  }
+
+  private rememberHere(jobs: LRUCache<string, FineTuneJobRecord>, key: string, job: FineTuneJobRecord): void {
     if (job.isTerminal) {
       // A finished job never changes: one already cached is the same, and re-sizing it costs a JSON.stringify.
-      if (!this.jobs.has(key)) this.jobs.set(key, job);
+      if (!jobs.has(key)) jobs.set(key, job);
     } else if (this.options.nonTerminalTtlMs > 0) {
-      this.jobs.set(key, job, { ttl: this.options.nonTerminalTtlMs });
+      jobs.set(key, job, { ttl: this.options.nonTerminalTtlMs });
     } else {
       // It was finished when cached, and is not any more (e.g. restarted upstream): the old copy must go.
-      this.jobs.delete(key);
+      jobs.delete(key);
     }
   }
 

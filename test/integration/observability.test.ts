@@ -262,6 +262,7 @@ describe('/health and /ready during an upstream outage', () => {
       // lastError: null until an upstream call fails (the outage test below may have run first).
       upstream: { breaker: expect.any(String), lastError: health.upstream.lastError === null ? null : expect.any(Object) },
       cache: { jobs: expect.any(Number), responses: expect.any(Number) },
+      redis: 'disabled',
       active: { subscriptions: expect.any(Number), pollers: expect.any(Number), webSockets: expect.any(Number) },
     });
   });

@@ -1,6 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as pause } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
 import { GatewayError } from '../../errors/index.js';
+import { parseStored } from '../../shared-state/records.js';
+import { defineScript, type SharedRedis } from '../../shared-state/redis.js';
 
 export const IDEMPOTENCY_TTL_MS = 10 * 60_000;
 const MAX_ENTRIES = 10_000;
@@ -176,4 +180,216 @@ function stableJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
+}
+
+/** What the resolvers need of a store: the in-process `IdempotencyStore` or the replicas' `SharedIdempotencyStore`. */
+export type Idempotency<T extends object> = Pick<IdempotencyStore<T>, 'run'>;
+
+/** A record in Redis, parsed with a strict model on every read (what Redis holds is untrusted input). */
+const fingerprintField = z.string().min(1).max(128);
+const PendingModel = z.strictObject({
+  state: z.literal('pending'),
+  fingerprint: fingerprintField,
+  /** Unique to the attempt that holds the key: only it may replace or remove the record. */
+  token: z.string().min(1).max(64),
+  ambiguousSince: z.number().int().optional(),
+  settlesAt: z.number().int().optional(),
+});
+const AmbiguousModel = z.strictObject({
+  state: z.literal('ambiguous'),
+  fingerprint: fingerprintField,
+  ambiguousSince: z.number().int(),
+  settlesAt: z.number().int().optional(),
+});
+type Pending = z.infer<typeof PendingModel>;
+type Ambiguous = z.infer<typeof AmbiguousModel>;
+
+/** Replaces (ARGV[2] not empty, for ARGV[3] ms) or removes the key's record if it is still exactly ARGV[1]. */
+const COMPARE_AND_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1`;
+
+/** How often a duplicate polls for the attempt another replica is making. */
+const POLL_MS = 100;
+
+export interface SharedIdempotencyStoreOptions<T> {
+  redis: SharedRedis;
+  /** `job`, `deployment`: part of the Redis key, so that the two kinds of create never share a record. */
+  kind: string;
+  /** The strict model of a result read back from Redis. */
+  model: z.ZodType<T>;
+  /** As IdempotencyStoreOptions.settleMs. */
+  settleMs?: number;
+  /**
+   * How long a key stays claimed by an attempt that has not finished: longer than any attempt can last (search,
+   * create, their timeouts) plus `settleMs`, so a live attempt is never taken over; a replica that died mid-attempt
+   * frees its keys when it runs out, and the next attempt then searches before it creates.
+   */
+  pendingTtlMs: number;
+  /** How long a duplicate waits for the attempt another replica is making, before it answers CONFLICT (retryable). */
+  waitMs: number;
+  warn?: (message: string) => void;
+}
+
+/**
+ * The idempotency store of replicas that share a Redis (REDIS_URL): the same rules as `IdempotencyStore`, with the
+ * records in Redis, so that one key makes one upstream create whichever replica each attempt reaches. The first
+ * attempt claims the key (SET NX PX, with a token of its own); a duplicate on any replica waits for its outcome and
+ * answers the same result; an ambiguous failure is recorded there with its settling time; every change of a claimed
+ * record is a compare-and-set, so a late writer can never overwrite a newer attempt.
+ *
+ * Redis down or slower than its command timeout: the create is refused (IDEMPOTENCY_UNAVAILABLE, retryable) before
+ * anything is sent upstream, rather than risking a second paid job. Once the key is claimed, the attempt goes on even
+ * if Redis fails afterwards; its result then only lives in DashScope, where the next attempt's search finds it.
+ */
+export class SharedIdempotencyStore<T extends object> implements Idempotency<T> {
+  /** Duplicates within this process share one attempt, and one round of Redis commands. */
+  private readonly local = new Map<string, { fingerprint: string; result: Promise<T> }>();
+  private readonly compareAndSet: (keys: string[], args: Array<string | number>) => Promise<number>;
+  private readonly ResultModel: z.ZodType<{ state: 'done'; fingerprint: string; value: T }>;
+
+  constructor(private readonly options: SharedIdempotencyStoreOptions<T>) {
+    this.compareAndSet = defineScript<number>(options.redis.client, 'ftgwIdempotencyCas', COMPARE_AND_SET, 1);
+    this.ResultModel = z.strictObject({ state: z.literal('done'), fingerprint: fingerprintField, value: options.model });
+  }
+
+  run(
+    scope: string,
+    key: string,
+    input: unknown,
+    create: (attempt: Attempt) => Promise<T>,
+    classes: FailureClass = { mayHaveCreated: () => false },
+  ): Promise<T> {
+    const id = `idempotency:${this.options.kind}:${createHash('sha256').update(`${scope}\u0000${key}`).digest('base64url')}`;
+    const fingerprint = fingerprintOf(input);
+    const known = this.local.get(id);
+    if (known) {
+      if (known.fingerprint !== fingerprint) throw otherInput(key);
+      return known.result;
+    }
+    const result = this.claim(id, key, fingerprint, create, classes);
+    const entry = { fingerprint, result };
+    this.local.set(id, entry);
+    const forget = () => {
+      if (this.local.get(id) === entry) this.local.delete(id);
+    };
+    result.then(forget, forget);
+    return result;
+  }
+
+  /** Claims the key and makes the attempt, or answers what the attempt that holds it made. */
+  private async claim(id: string, key: string, fingerprint: string, create: (attempt: Attempt) => Promise<T>, classes: FailureClass) {
+    const waitUntil = Date.now() + this.options.waitMs;
+    for (;;) {
+      const pending: Pending = { state: 'pending', fingerprint, token: randomUUID() };
+      const claim = JSON.stringify(pending);
+      const claimed = await this.redis('claim', (client) => client.set(id, claim, 'PX', this.options.pendingTtlMs, 'NX')).catch(
+        (error: unknown) => {
+          // A claim that timed out may still be applied once a slow Redis gets to it, and would then hold the key for
+          // a claim's lifetime with nobody to finish it: remove it (commands on one connection run in order).
+          this.compareAndSet([id], [claim, '', 0]).catch(() => {});
+          throw error;
+        },
+      );
+      if (claimed === 'OK') return this.attempt(id, claim, pending, create, classes);
+      const raw = await this.redis('read', (client) => client.get(id));
+      if (raw === null) continue; // it expired or was removed in between: claim again
+      const done = parseStored(this.ResultModel, raw);
+      const record = done ?? parseStored(PendingModel, raw) ?? parseStored(AmbiguousModel, raw);
+      if (!record) {
+        // Not a record this gateway wrote: as good as none (every keyed create searches before it creates).
+        this.options.warn?.(`idempotency: an unreadable record in Redis for a key was discarded`);
+        const fresh: Pending = { state: 'pending', fingerprint, token: randomUUID() };
+        const replaced = await this.redis('claim', () => this.compareAndSet([id], [raw, JSON.stringify(fresh), this.options.pendingTtlMs]));
+        if (replaced === 1) return this.attempt(id, JSON.stringify(fresh), fresh, create, classes);
+        continue;
+      }
+      if (record.fingerprint !== fingerprint) throw otherInput(key);
+      if (record.state === 'done') return record.value;
+      if (record.state === 'pending') {
+        // Another attempt (on this replica or another) is running: its outcome is this one's.
+        if (Date.now() >= waitUntil) throw inProgress(key);
+        await pause(POLL_MS);
+        continue;
+      }
+      const wait = (record.settlesAt ?? 0) - Date.now();
+      if (wait > 0) throw unsettled(key, wait);
+      const retry: Pending = {
+        state: 'pending',
+        fingerprint,
+        token: randomUUID(),
+        ambiguousSince: record.ambiguousSince,
+        ...(record.settlesAt !== undefined && { settlesAt: record.settlesAt }),
+      };
+      const taken = await this.redis('claim', () => this.compareAndSet([id], [raw, JSON.stringify(retry), this.options.pendingTtlMs]));
+      if (taken === 1) return this.attempt(id, JSON.stringify(retry), retry, create, classes);
+    }
+  }
+
+  private async attempt(id: string, claim: string, pending: Pending, create: (attempt: Attempt) => Promise<T>, classes: FailureClass) {
+    const startedAt = Date.now();
+    const { ambiguousSince } = pending;
+    let value: T;
+    try {
+      value = await create(ambiguousSince === undefined ? {} : { ambiguousSince });
+    } catch (error) {
+      // As in IdempotencyStore: once ambiguous, always ambiguous; a failure that cannot have created frees the key.
+      if (ambiguousSince !== undefined || classes.mayHaveCreated(error)) {
+        const settleMs = this.options.settleMs ?? 0;
+        const settlesAt = settleMs > 0 && classes.mayStillBeProcessed?.(error) ? Date.now() + settleMs : pending.settlesAt;
+        const record: Ambiguous = {
+          state: 'ambiguous',
+          fingerprint: pending.fingerprint,
+          ambiguousSince: ambiguousSince ?? startedAt,
+          ...(settlesAt !== undefined && { settlesAt }),
+        };
+        this.release(id, claim, JSON.stringify(record), IDEMPOTENCY_TTL_MS);
+      } else this.release(id, claim, '', 0);
+      throw error;
+    }
+    this.release(id, claim, JSON.stringify({ state: 'done', fingerprint: pending.fingerprint, value }), IDEMPOTENCY_TTL_MS);
+    return value;
+  }
+
+  /** Records the outcome if the claim is still ours. Not awaited by the caller: its answer does not depend on it. */
+  private release(id: string, claim: string, record: string, ttlMs: number): void {
+    this.redis('record the outcome', () => this.compareAndSet([id], [claim, record, ttlMs])).catch((error: unknown) =>
+      this.options.warn?.(
+        `idempotency: the outcome of a create could not be recorded in Redis (${(error as Error).message}); a retry with its key searches DashScope for the job once the claim expires`,
+      ),
+    );
+  }
+
+  private redis<R>(what: string, command: (client: SharedRedis['client']) => Promise<R>): Promise<R> {
+    return this.options.redis.run(`idempotency ${what}`, command).catch((error: unknown) => {
+      throw storeUnavailable(error);
+    });
+  }
+}
+
+function otherInput(key: string): GatewayError {
+  return new GatewayError(
+    `The idempotency key ${JSON.stringify(key)} was used in the last 10 minutes for a different input; use a new key for a new job.`,
+    { code: 'CONFLICT', retryable: false },
+  );
+}
+
+/** A duplicate that waited as long as it may for the attempt another replica is making. */
+function inProgress(key: string): GatewayError {
+  return new GatewayError(
+    `An attempt with the idempotency key ${JSON.stringify(key)} is still in progress on another instance of the gateway. ` +
+      'Retry with the same key and input in 1 s: it then answers what that attempt created.',
+    { code: 'CONFLICT', retryable: true, retryAfterSeconds: 1, jobMayExist: true },
+  );
+}
+
+/** Redis, where the replicas keep idempotency keys, could not be asked: creating now could make a second job. */
+function storeUnavailable(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return new GatewayError(
+    'The idempotency store (Redis) is unavailable, so the gateway cannot be sure that no other instance is creating the same job: ' +
+      'nothing was created. Retry with the same idempotencyKey shortly, or create without a key.',
+    { code: 'IDEMPOTENCY_UNAVAILABLE', retryable: true, retryAfterSeconds: 1 },
+  );
 }

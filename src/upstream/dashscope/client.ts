@@ -4,6 +4,8 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { z } from 'zod';
 import type { UpstreamDataset } from './create-job.js';
+import { credentialScope } from '../credential-scope.js';
+import type { UpstreamRateLimit } from '../rate-limit.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from './errors.js';
 import type { UpstreamSpan, UpstreamTracer } from '../../observability/tracing.js';
 import { invalidIdReason } from './ids.js';
@@ -63,6 +65,8 @@ export interface DashScopeClientOptions {
   userAgent?: string;
   /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
   resilience?: Partial<ResilienceOptions>;
+  /** A token bucket per credential on the requests sent (src/upstream/rate-limit.ts); none when unset. */
+  rateLimiter?: UpstreamRateLimit | undefined;
   /** A span per attempt (src/observability/tracing.ts), when tracing is on. */
   tracer?: UpstreamTracer | undefined;
   /** Hears every request sent (each attempt), when it ends: for metrics. */
@@ -545,7 +549,20 @@ export class DashScopeClient {
    * The one path to the upstream: every request goes through the resilience guards; only GETs are retried. `read`
    * validates the output inside them, so that a malformed answer is reported (logged) like any other upstream failure.
    */
-  private call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+  private async call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
+    // The rate limit first: a request that waits for its token holds no bulkhead slot meanwhile.
+    await this.options.rateLimiter?.acquire(
+      credentialScope(credential),
+      call.signal,
+      (retryAfterMs) =>
+        new UpstreamError({
+          kind: 'rate-limited',
+          subject: call.subject,
+          action: call.action,
+          detail: 'the upstream rate limit is reached',
+          retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+        }),
+    );
     const endpoint = endpointTemplate(call.method, call.root, call.path);
     const { tracer, onRequest } = this.options;
     let resend = 0;

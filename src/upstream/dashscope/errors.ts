@@ -7,7 +7,8 @@ export type UpstreamFailureKind =
   | 'unavailable' // connection refused, reset, or closed early
   | 'timeout' // connect, headers or body timeout
   | 'bad-response' // a 2xx whose body is not the documented shape
-  | 'invalid-request'; // refused before sending: the request would not be well-formed (e.g. a bad id)
+  | 'invalid-request' // refused before sending: the request would not be well-formed (e.g. a bad id)
+  | 'rate-limited'; // refused before sending: the gateway's own limit on requests to DashScope (UPSTREAM_RATE_PER_SECOND)
 
 export interface UpstreamFailure {
   kind: UpstreamFailureKind;
@@ -80,6 +81,7 @@ export function mayHaveTakenEffect(f: UpstreamFailure): boolean {
   if (f.shed) return false;
   switch (f.kind) {
     case 'invalid-request':
+    case 'rate-limited':
       return false;
     case 'timeout':
     case 'unavailable':
