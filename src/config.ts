@@ -89,6 +89,7 @@ const EnvModel = z.object({
   REDIS_KEY_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64')),
   REDIS_COMMAND_TIMEOUT_MS: optional(positiveInt),
   REDIS_CONNECT_TIMEOUT_MS: optional(positiveInt),
+  POLLER_LEASE_MS: optional(positiveInt),
 });
 
 export interface Config {
@@ -155,6 +156,11 @@ export interface Config {
     maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
+    /**
+     * With Redis: how long a replica's lease on polling one job (or deployment) lasts unless renewed; the holder renews
+     * it every poll, and a replica that died is replaced by another one's poller after about this long.
+     */
+    pollerLeaseMs: number;
   };
   /** The HTTP server's own limits against slow or numerous clients. */
   http: {
@@ -295,6 +301,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
         (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
+      // Three polls: a holder that misses one or two renewals (a slow upstream read, a Redis blip) keeps its lease.
+      pollerLeaseMs: e.POLLER_LEASE_MS ?? 3 * (e.POLL_INTERVAL_MS ?? (demo ? 1_000 : 3_000)),
     },
     http: {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000,

@@ -6,6 +6,7 @@ import { createLogger, describeUpstreamEvent, type LogSink } from '../logging/in
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { IdempotencyStore } from '../modules/fine-tune-job/idempotency.js';
 import { JobWatch } from '../modules/live/job-watch.js';
+import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
 import { DashScopeClient, type DeploymentRecord, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import { SharedRedis, redisLocation, type RedisState, type RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
@@ -76,7 +77,13 @@ export function createGateway({ config, client, now, log }: GatewayOptions): Gat
   }
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
-  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
+  const live = new JobWatch({
+    client: dashscope,
+    intervalMs: config.pollIntervalMs,
+    maxPollers: config.realtime.maxPollers,
+    // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts).
+    coordination: redis && new RedisPollCoordination({ redis, leaseMs: config.realtime.pollerLeaseMs, log: logger }),
+  });
   const shared = {
     client: dashscope,
     reader: new JobReader(dashscope, config.cache),

@@ -1,0 +1,249 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentialScope } from '../../src/upstream/credential-scope.js';
+import { redisAvailable, startRedis, startReplicas, type RedisServer, type Replica, type Replicas } from '../support/redis.js';
+import { openSse } from '../support/sse.js';
+
+/*
+ * Subscriptions across replicas (REDIS_URL): one poller per job and credential for all of them (a lease in Redis),
+ * its updates fanned out through Redis pub/sub. Real processes: a redis-server, a standalone emulator and two gateways.
+ * Jobs are raw emulator jobs whose status the test sets (POST /__emulator/jobs again), so every change is awaited.
+ */
+
+const WATCH = `subscription($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }`;
+const INTERVAL_MS = 100;
+const LEASE_MS = 600;
+const ENV = { POLL_INTERVAL_MS: String(INTERVAL_MS), POLLER_LEASE_MS: String(LEASE_MS), REDIS_COMMAND_TIMEOUT_MS: '300' };
+const TENANT_B = 'sk-replicas-tenant-b';
+
+/** A subscriber's statuses as they arrive, and a way to await one (or the completion). */
+interface Follower {
+  statuses: string[];
+  errors: unknown[];
+  completed: Promise<void>;
+  saw(status: string): Promise<void>;
+  close(): void;
+}
+
+async function follow(replica: Replica, id: string, apiKey: string): Promise<Follower> {
+  const stream = await openSse(replica.url, WATCH, { id }, { headers: { authorization: `Bearer ${apiKey}` } });
+  expect(stream.status).toBe(200);
+  const statuses: string[] = [];
+  const errors: unknown[] = [];
+  const waiters: Array<{ status: string; resolve: () => void }> = [];
+  const completed = (async () => {
+    for (let payload = await stream.next(); payload; payload = await stream.next()) {
+      if (payload.errors) errors.push(...payload.errors);
+      const status = payload.data?.fineTuneJobUpdated?.status as string | undefined;
+      if (!status) continue;
+      statuses.push(status);
+      for (const waiter of waiters.filter((w) => w.status === status)) waiter.resolve();
+    }
+  })();
+  return {
+    statuses,
+    errors,
+    completed,
+    saw: (status) =>
+      statuses.includes(status)
+        ? Promise.resolve()
+        : Promise.race([
+            new Promise<void>((resolve) => waiters.push({ status, resolve })),
+            completed.then(() => {
+              throw new Error(`the stream completed without ${status}: ${statuses.join(', ')}`);
+            }),
+            // Fails with what the stream and its replica said, rather than as a bare test timeout.
+            new Promise<never>((_resolve, reject) =>
+              setTimeout(
+                () => reject(new Error(`no ${status} in 10 s (got ${statuses.join(', ')}); the replica said:\n${replica.child.output()}`)),
+                10_000,
+              ).unref(),
+            ),
+          ]),
+    close: () => stream.close(),
+  };
+}
+
+/** What the tests need of the stack: set a raw job's status, count GETs of one job. */
+function controls(stack: Replicas) {
+  return {
+    put: async (id: string, status: string, apiKey = stack.apiKey) => {
+      const response = await fetch(`${stack.emulatorUrl}/__emulator/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ apiKey, job: { job_id: id, status, model: 'qwen3-8b' } }),
+      });
+      expect(response.status).toBe(200);
+      await response.body?.cancel();
+    },
+    getsOf: async (id: string) => {
+      const stats = (await (await fetch(`${stack.emulatorUrl}/__emulator/stats`)).json()) as {
+        requests: Array<{ route: string; jobId?: string }>;
+      };
+      return stats.requests.filter((r) => r.route === 'get' && r.jobId === id).length;
+    },
+  };
+}
+
+const everyone = (followers: Follower[], status: string) => Promise.all(followers.map((f) => f.saw(status)));
+
+describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions across two replicas sharing one Redis', () => {
+  let redis: RedisServer;
+  let stack: Replicas;
+  let raw: Redis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    stack = await startReplicas({ env: { ...ENV, REDIS_URL: redis.url }, emulatorArgs: ['--account', TENANT_B] });
+    for (const replica of stack.replicas) await replica.child.logged(/Redis at .* ready/);
+    raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    raw.on('error', () => undefined);
+  }, 60_000);
+  afterAll(async () => {
+    raw?.disconnect();
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('serves 10 subscribers split across both replicas with one poller: every change and the completion reach all', async () => {
+    const { put, getsOf } = controls(stack);
+    const id = 'ft-202611271000-a001';
+    await put(id, 'PENDING');
+    const followers = await Promise.all(Array.from({ length: 10 }, (_, index) => follow(stack.replicas[index % 2]!, id, stack.apiKey)));
+    await everyone(followers, 'PENDING');
+
+    const before = await getsOf(id);
+    const started = Date.now();
+    await put(id, 'QUEUING');
+    await everyone(followers, 'QUEUING');
+    await put(id, 'RUNNING');
+    await everyone(followers, 'RUNNING');
+    // A window of polls with nothing to await: the upstream reads in it show how many pollers there are.
+    await new Promise((resolve) => setTimeout(resolve, 10 * INTERVAL_MS));
+    await put(id, 'SUCCEEDED');
+    await Promise.all(followers.map((f) => f.completed));
+    const gets = (await getsOf(id)) - before;
+    const onePoller = (Date.now() - started) / INTERVAL_MS;
+
+    for (const follower of followers) {
+      expect(follower.errors).toEqual([]);
+      expect(follower.statuses).toEqual(['PENDING', 'QUEUING', 'RUNNING', 'SUCCEEDED']);
+    }
+    // One poller reads once per interval (a single process's figure); one per replica would read twice as often.
+    expect(gets).toBeGreaterThan(onePoller / 3);
+    expect(gets).toBeLessThanOrEqual(onePoller * 1.25 + 2);
+  });
+
+  it('keeps tenants apart: each sees only its own job, though both have the same id', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-b002';
+    await put(id, 'RUNNING');
+    await put(id, 'PENDING', TENANT_B);
+    const [a0, a1, b0, b1] = await Promise.all([
+      follow(stack.replicas[0]!, id, stack.apiKey),
+      follow(stack.replicas[1]!, id, stack.apiKey),
+      follow(stack.replicas[0]!, id, TENANT_B),
+      follow(stack.replicas[1]!, id, TENANT_B),
+    ]);
+    await everyone([a0, a1], 'RUNNING');
+    await everyone([b0, b1], 'PENDING');
+
+    await put(id, 'SUCCEEDED');
+    await Promise.all([a0.completed, a1.completed]);
+    await put(id, 'FAILED', TENANT_B);
+    await Promise.all([b0.completed, b1.completed]);
+    for (const a of [a0, a1]) expect(a.statuses).toEqual(['RUNNING', 'SUCCEEDED']);
+    for (const b of [b0, b1]) expect(b.statuses).toEqual(['PENDING', 'FAILED']);
+  });
+
+  it('drops forged messages on a job channel (garbage, another job’s record), logging them, and delivers none', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-c003';
+    const other = 'ft-202611271000-c004';
+    await put(id, 'RUNNING');
+    await put(other, 'SUCCEEDED');
+    const followers = await Promise.all(stack.replicas.map((replica) => follow(replica, id, stack.apiKey)));
+    await everyone(followers, 'RUNNING');
+    // A genuine record of another job, as a replica stored it: right shape, wrong id.
+    const otherFollower = await follow(stack.replicas[0]!, other, stack.apiKey);
+    await otherFollower.completed;
+    const scope = credentialScope({ apiKey: stack.apiKey });
+    const otherRecord = await raw.get(`ftgw:live:job:${scope}:${other}:last`);
+    expect(otherRecord).not.toBeNull();
+    const channel = `ftgw:live:job:${scope}:${id}`;
+    const forged = JSON.stringify({ ...JSON.parse(otherRecord!), origin: 'forger', at: Date.now() + 60_000 });
+    expect(await raw.publish(channel, forged)).toBe(2);
+    expect(await raw.publish(channel, 'not json at all')).toBe(2);
+    const failed = { ...JSON.parse(otherRecord!).value, id, status: 'FAILED', extra: 'field' };
+    expect(await raw.publish(channel, JSON.stringify({ origin: 'forger', at: Date.now(), value: failed }))).toBe(2);
+    for (const replica of stack.replicas) {
+      await replica.child.logged(new RegExp(`Live job ${id}: dropped a malformed update from Redis pub/sub \\(value\\.id:`));
+      await replica.child.logged(new RegExp(`Live job ${id}: dropped a malformed update from Redis pub/sub .*JSON`));
+      await replica.child.logged(new RegExp(`Live job ${id}: dropped a malformed update from Redis pub/sub .*extra`));
+    }
+
+    await put(id, 'SUCCEEDED');
+    await Promise.all(followers.map((f) => f.completed));
+    for (const follower of followers) expect(follower.statuses).toEqual(['RUNNING', 'SUCCEEDED']);
+  });
+
+  it('keeps subscribers updated while Redis is down (each replica polls), and shares again once it returns', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-d005';
+    await put(id, 'RUNNING');
+    const followers = await Promise.all(Array.from({ length: 4 }, (_, index) => follow(stack.replicas[index % 2]!, id, stack.apiKey)));
+    await everyone(followers, 'RUNNING');
+
+    await redis.kill();
+    for (const replica of stack.replicas) await replica.child.logged(/WARN Live subscriptions: Redis unavailable/);
+    await put(id, 'CANCELING');
+    await everyone(followers, 'CANCELING');
+
+    await redis.restart();
+    for (const replica of stack.replicas) await replica.child.logged(/INFO Live subscriptions: Redis available again/);
+    await put(id, 'CANCELED');
+    await Promise.all(followers.map((f) => f.completed));
+    for (const follower of followers) expect(follower.statuses).toEqual(['RUNNING', 'CANCELING', 'CANCELED']);
+    // One warning and one recovery line per replica for the whole outage, however many polls failed over.
+    for (const replica of stack.replicas) {
+      expect(replica.child.output().match(/Live subscriptions: Redis unavailable/g)).toHaveLength(1);
+      expect(replica.child.output().match(/Live subscriptions: Redis available again/g)).toHaveLength(1);
+    }
+  }, 30_000);
+});
+
+describe.skipIf(!redisAvailable('multi-replica subscription'))('the replica holding a lease dies', () => {
+  let redis: RedisServer;
+  let stack: Replicas;
+  beforeAll(async () => {
+    redis = await startRedis();
+    stack = await startReplicas({ env: { ...ENV, REDIS_URL: redis.url } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('lets the other replica poll for its subscribers after about one lease period', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-e006';
+    await put(id, 'RUNNING');
+    const [holder, survivor] = stack.replicas as [Replica, Replica];
+    // The first subscriber's replica takes the lease; the second one's finds it taken and follows.
+    const first = await follow(holder, id, stack.apiKey);
+    await first.saw('RUNNING');
+    const second = await follow(survivor, id, stack.apiKey);
+    await second.saw('RUNNING');
+
+    await holder.child.kill();
+    const killed = Date.now();
+    await put(id, 'CANCELING');
+    await second.saw('CANCELING');
+    const tookOver = Date.now() - killed;
+    await put(id, 'CANCELED');
+    await second.completed;
+    expect(second.statuses).toEqual(['RUNNING', 'CANCELING', 'CANCELED']);
+    // The lease expires unrenewed, the survivor takes it at its next poll.
+    expect(tookOver).toBeGreaterThanOrEqual(LEASE_MS / 2);
+    expect(tookOver).toBeLessThan(LEASE_MS + 10 * INTERVAL_MS);
+  });
+});
