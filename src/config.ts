@@ -227,6 +227,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (set('WS_MAX_CONNECTIONS') && Number(env.WS_MAX_CONNECTIONS) >= Number(env.HTTP_MAX_CONNECTIONS || 2_048)) {
     problems.push('WS_MAX_CONNECTIONS: must be below HTTP_MAX_CONNECTIONS (default 2048), so that HTTP keeps room');
   }
+  // A lease no longer than the interval between its renewals would pass from replica to replica at every poll.
+  if (set('POLLER_LEASE_MS') && Number(env.POLLER_LEASE_MS) <= Number(env.POLL_INTERVAL_MS || (upstreamSet ? 3_000 : 1_000))) {
+    problems.push('POLLER_LEASE_MS: must be longer than POLL_INTERVAL_MS, which its holder renews it at');
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
