@@ -85,6 +85,14 @@ function controls(stack: Replicas) {
   };
 }
 
+/** Resolves once `condition` holds (checked every 50 ms, for at most 10 s): for state only Redis can be asked about. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !(await condition());) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 const everyone = (followers: Follower[], status: string) => Promise.all(followers.map((f) => f.saw(status)));
 
 describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions across two replicas sharing one Redis', () => {
@@ -189,9 +197,13 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
   it('keeps subscribers updated while Redis is down (each replica polls), and shares again once it returns', async () => {
     const { put } = controls(stack);
     const id = 'ft-202611271000-d005';
+    // Watched on replica 0 only until Redis is back: who joins it then on replica 1 needs what replica 0 shares.
+    const late = 'ft-202611271000-d006';
     await put(id, 'RUNNING');
+    await put(late, 'RUNNING');
     const followers = await Promise.all(Array.from({ length: 4 }, (_, index) => follow(stack.replicas[index % 2]!, id, stack.apiKey)));
-    await everyone(followers, 'RUNNING');
+    const early = await follow(stack.replicas[0]!, late, stack.apiKey);
+    await everyone([...followers, early], 'RUNNING');
 
     await redis.kill();
     for (const replica of stack.replicas) await replica.child.logged(/WARN Live subscriptions: Redis unavailable/);
@@ -200,9 +212,16 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
 
     await redis.restart();
     for (const replica of stack.replicas) await replica.child.logged(/INFO Live subscriptions: Redis available again/);
+    // Replica 0 takes the lease again with nothing new to read: it must still share what it holds.
+    await until(async () => (await raw.exists(`ftgw:live:job:${credentialScope({ apiKey: stack.apiKey })}:${late}:lease`)) === 1);
+    const joined = await follow(stack.replicas[1]!, late, stack.apiKey);
+    await joined.saw('RUNNING');
+
     await put(id, 'CANCELED');
-    await Promise.all(followers.map((f) => f.completed));
+    await put(late, 'SUCCEEDED');
+    await Promise.all([...followers, early, joined].map((f) => f.completed));
     for (const follower of followers) expect(follower.statuses).toEqual(['RUNNING', 'CANCELING', 'CANCELED']);
+    for (const follower of [early, joined]) expect(follower.statuses).toEqual(['RUNNING', 'SUCCEEDED']);
     // One warning and one recovery line per replica for the whole outage, however many polls failed over.
     for (const replica of stack.replicas) {
       expect(replica.child.output().match(/Live subscriptions: Redis unavailable/g)).toHaveLength(1);

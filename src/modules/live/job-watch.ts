@@ -223,8 +223,9 @@ class Poller<T> {
     if (!isDeepStrictEqual(value, this.last)) {
       this.last = value;
       for (const channel of this.jobSubscribers) channel.push({ value });
-      if (share) this.turn.share(value);
     }
+    // Every read, changed or not: a replica that just took over must share the value it found.
+    if (share) this.turn.share(value);
     // Logs are read after the job: once it reads terminal, the log that follows is complete.
     const logsComplete = await this.readNewLogLines();
     if (!this.kind.isFinal(value) || !logsComplete) return false;

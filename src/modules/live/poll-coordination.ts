@@ -19,7 +19,10 @@ export interface PollCoordination {
 export interface PollTurn<T> {
   /** Before each poll: whether this process reads upstream now. Never rejects (a failure means "poll here"). */
   shouldPoll(): Promise<boolean>;
-  /** A value this process read that changed: for the other replicas' subscribers. Fire and forget. */
+  /**
+   * Each value this process read on its turn, for the other replicas' subscribers: passed on when it changed, or when
+   * this process just took the turn over (the others may not have it). Fire and forget.
+   */
   share(value: T): void;
   /** The poller stopped or reached its end: lets another replica poll at once. Idempotent. */
   leave(): void;

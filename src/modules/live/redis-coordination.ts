@@ -71,6 +71,8 @@ export class RedisPollCoordination implements PollCoordination {
     let newest = -1;
     let left = false;
     let holding = false;
+    /** The value last published while holding, as JSON: an unchanged one is not published again. */
+    let shared: string | undefined;
 
     const accept = (message: string, source: string) => {
       let parsed: z.infer<typeof shape>;
@@ -100,6 +102,8 @@ export class RedisPollCoordination implements PollCoordination {
             (client) => client.eval(TAKE_TURN, 2, lease, last, this.origin, leaseMs) as Promise<[number, string | null]>,
           );
           this.recovered();
+          // Just took over (first poll, a dead holder's lease, Redis back): share even an unchanged value.
+          if (mine === 1 && !holding) shared = undefined;
           holding = mine === 1;
           if (!holding && snapshot) accept(snapshot, 'snapshot');
           return holding;
@@ -110,10 +114,13 @@ export class RedisPollCoordination implements PollCoordination {
         }
       },
       share: (value) => {
+        const body = JSON.stringify(value);
+        if (body === shared) return;
         // Read here (holding, or polling here while Redis was unavailable): an older shared value is not delivered.
         const at = Date.now();
         newest = Math.max(newest, at);
         if (left || !holding) return;
+        shared = body;
         const message = JSON.stringify({ origin: this.origin, at, value });
         redis
           .run('live publish', (client) =>
@@ -123,7 +130,10 @@ export class RedisPollCoordination implements PollCoordination {
               .publish(channel, message)
               .exec(),
           )
-          .catch((error: unknown) => this.fallBack(error));
+          .catch((error: unknown) => {
+            shared = undefined;
+            this.fallBack(error);
+          });
       },
       leave: () => {
         if (left) return;
