@@ -1,8 +1,11 @@
+import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { redisAvailable, startRedis, startReplicas, type RedisServer, type Replica, type Replicas } from '../support/redis.js';
 import { openSse } from '../support/sse.js';
+import { APOLLO_MULTIPART_ACCEPT } from '../support/transports.js';
 
 /*
  * Subscriptions across replicas (REDIS_URL): one poller per job and credential for all of them (a lease in Redis),
@@ -139,6 +142,46 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
     // One poller reads once per interval (a single process's figure); one per replica would read twice as often.
     expect(gets).toBeGreaterThan(onePoller / 3);
     expect(gets).toBeLessThanOrEqual(onePoller * 1.25 + 2);
+  });
+
+  it('ends graphql-ws and multipart subscriptions on the replica that did not poll, at the terminal state', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-f007';
+    await put(id, 'RUNNING');
+    const [holder, other] = stack.replicas as [Replica, Replica];
+    const sse = await follow(holder, id, stack.apiKey);
+    await sse.saw('RUNNING');
+
+    const ws = createClient({
+      url: `${other.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${stack.apiKey}` },
+      retryAttempts: 0,
+    });
+    const events = ws.iterate<{ fineTuneJobUpdated: { status: string } }>({ query: WATCH, variables: { id } });
+    const wsStatuses = [(await events.next()).value?.data?.fineTuneJobUpdated.status];
+
+    const multipart = await fetch(`${other.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: APOLLO_MULTIPART_ACCEPT, authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({ query: WATCH, variables: { id } }),
+    });
+    expect(multipart.headers.get('content-type')).toMatch(/^multipart\/mixed/);
+    const reader = multipart.body!.getReader();
+    let body = '';
+    while (!body.includes('RUNNING')) body += new TextDecoder().decode((await reader.read()).value);
+
+    await put(id, 'SUCCEEDED');
+    for await (const event of events) wsStatuses.push(event.data?.fineTuneJobUpdated.status);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) body += new TextDecoder().decode(chunk.value);
+    await sse.completed;
+    await ws.dispose();
+
+    expect(sse.statuses).toEqual(['RUNNING', 'SUCCEEDED']);
+    expect(wsStatuses).toEqual(['RUNNING', 'SUCCEEDED']);
+    // Apollo's multipart protocol: one part per event, then the closing boundary.
+    expect([...body.matchAll(/"status":"(\w+)"/g)].map((m) => m[1])).toEqual(['RUNNING', 'SUCCEEDED']);
+    expect(body.trimEnd()).toMatch(/--graphql--$/);
   });
 
   it('keeps tenants apart: each sees only its own job, though both have the same id', async () => {
