@@ -57,6 +57,8 @@ export class RedisPollCoordination implements PollCoordination {
     this.subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
+    // The id is what this replica writes in the leases it holds (`GET <prefix>live:…:lease` names the poller).
+    this.subscriber.once('ready', () => options.log.info(`Live subscriptions shared through Redis as poller ${this.origin}`));
     this.subscriber.connect().catch(() => undefined);
   }
 
@@ -74,17 +76,27 @@ export class RedisPollCoordination implements PollCoordination {
     /** The value last published while holding, as JSON: an unchanged one is not published again. */
     let shared: string | undefined;
 
-    const accept = (message: string, source: string) => {
-      let parsed: z.infer<typeof shape>;
+    /** A malformed `…:last` is read at every poll until it expires: logged once. */
+    let badSnapshot: string | undefined;
+    const accept = (message: string, source: 'pub/sub' | 'snapshot') => {
+      const problem = (reason: string) => {
+        if (source === 'snapshot' && message === badSnapshot) return;
+        if (source === 'snapshot') badSnapshot = message;
+        // The logger escapes control characters; the reason may quote the message (a key name): kept short.
+        this.options.log.warn(`Live ${kind.name} ${id}: dropped a malformed update from Redis ${source} (${reason.slice(0, 200)})`);
+      };
+      let json: unknown;
       try {
-        const result = shape.safeParse(JSON.parse(message));
-        const issue = result.error?.issues[0];
-        if (issue) throw new Error(`${issue.path.join('.') || 'message'}: ${issue.message}`);
-        parsed = result.data!;
-      } catch (error) {
-        this.options.log.warn(`Live ${kind.name} ${id}: dropped a malformed update from Redis ${source} (${describeRedisError(error)})`);
-        return;
+        json = JSON.parse(message);
+      } catch {
+        return problem('not JSON');
       }
+      const result = shape.safeParse(json);
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        return problem(`${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`);
+      }
+      const parsed = result.data;
       // Older than what was delivered (a snapshot read while a newer message arrived): nothing to deliver.
       if (parsed.origin === this.origin || parsed.at < newest) return;
       newest = parsed.at;
