@@ -89,7 +89,7 @@ function controls(stack: Replicas) {
 }
 
 /** Resolves once `condition` holds (checked every 50 ms, for at most 10 s): for state only Redis can be asked about. */
-async function until(condition: () => Promise<boolean>): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   for (const deadline = Date.now() + 10_000; !(await condition());) {
     if (Date.now() > deadline) throw new Error('the condition did not hold within 10 s');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -254,13 +254,16 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
     const early = await follow(stack.replicas[0]!, late, stack.apiKey);
     await everyone([...followers, early], 'RUNNING');
 
+    // Lines logged from here on (another test may have made Redis slow before).
+    const marks = stack.replicas.map((replica) => replica.child.output().length);
+    const since = (index: number) => stack.replicas[index]!.child.output().slice(marks[index]);
     await redis.kill();
-    for (const replica of stack.replicas) await replica.child.logged(/WARN Live subscriptions: Redis unavailable/);
+    for (const [index] of stack.replicas.entries()) await until(() => /WARN Live subscriptions: Redis unavailable/.test(since(index)));
     await put(id, 'CANCELING');
     await everyone(followers, 'CANCELING');
 
     await redis.restart();
-    for (const replica of stack.replicas) await replica.child.logged(/INFO Live subscriptions: Redis available again/);
+    for (const [index] of stack.replicas.entries()) await until(() => /INFO Live subscriptions: Redis available again/.test(since(index)));
     // Replica 0 takes the lease again with nothing new to read: it must still share what it holds.
     await until(async () => (await raw.exists(`ftgw:live:job:${credentialScope({ apiKey: stack.apiKey })}:${late}:lease`)) === 1);
     const joined = await follow(stack.replicas[1]!, late, stack.apiKey);
@@ -272,10 +275,34 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
     for (const follower of followers) expect(follower.statuses).toEqual(['RUNNING', 'CANCELING', 'CANCELED']);
     for (const follower of [early, joined]) expect(follower.statuses).toEqual(['RUNNING', 'SUCCEEDED']);
     // One warning and one recovery line per replica for the whole outage, however many polls failed over.
-    for (const replica of stack.replicas) {
-      expect(replica.child.output().match(/Live subscriptions: Redis unavailable/g)).toHaveLength(1);
-      expect(replica.child.output().match(/Live subscriptions: Redis available again/g)).toHaveLength(1);
+    for (const [index] of stack.replicas.entries()) {
+      expect(since(index).match(/Live subscriptions: Redis unavailable/g)).toHaveLength(1);
+      expect(since(index).match(/Live subscriptions: Redis available again/g)).toHaveLength(1);
     }
+  }, 30_000);
+
+  it('keeps subscribers updated while Redis is too slow to answer (each replica polls), and shares again after', async () => {
+    const { put } = controls(stack);
+    const id = 'ft-202611271000-g008';
+    await put(id, 'RUNNING');
+    const followers = await Promise.all(Array.from({ length: 4 }, (_, index) => follow(stack.replicas[index % 2]!, id, stack.apiKey)));
+    await everyone(followers, 'RUNNING');
+    const marks = stack.replicas.map((replica) => replica.child.output().length);
+    const since = (index: number) => stack.replicas[index]!.child.output().slice(marks[index]);
+
+    // Redis holds every command for 3 s: past REDIS_COMMAND_TIMEOUT_MS (300 ms), as an overloaded Redis would.
+    const paused = Date.now();
+    await raw.call('CLIENT', 'PAUSE', '3000', 'ALL');
+    await put(id, 'CANCELING');
+    await everyone(followers, 'CANCELING');
+    expect(Date.now() - paused).toBeLessThan(3_000);
+    for (const [index] of stack.replicas.entries())
+      expect(since(index)).toMatch(/WARN Live subscriptions: Redis unavailable \(.*timed out/i);
+
+    for (const [index] of stack.replicas.entries()) await until(() => /INFO Live subscriptions: Redis available again/.test(since(index)));
+    await put(id, 'CANCELED');
+    await Promise.all(followers.map((f) => f.completed));
+    for (const follower of followers) expect(follower.statuses).toEqual(['RUNNING', 'CANCELING', 'CANCELED']);
   }, 30_000);
 });
 
