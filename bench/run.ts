@@ -4,9 +4,10 @@ import autocannon from 'autocannon';
 import { DEMO_API_KEY } from '../src/emulator/index.js';
 import { SEED_JOB_IDS } from '../src/emulator/seed.js';
 import { buildIfNeeded, cpuMs, freePort, GATEWAY_ARGS, ROOT, rssMb, sampleRss, startChild, type Child } from './processes.js';
+import { startRedisServer, subscribe } from './replicas.js';
 
 /*
- * npm run bench [-- --duration 5 --connections 32 --latency-ms 0 --workload page --memory]
+ * npm run bench [-- --duration 5 --connections 32 --latency-ms 0 --workload page --memory --replicas 2]
  * The emulator, the gateway (three ways configured) and a bare pass-through run as separate processes on 127.0.0.1;
  * autocannon drives each in turn from this process. Not a test: it prints numbers and target checks.
  */
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '100000' },
     // Extra environment for every gateway, e.g. --gateway-env CACHE_MAX_ENTRIES=100.
     'gateway-env': { type: 'string', multiple: true, default: [] },
+    // N gateways sharing one Redis against one gateway alone: upstream calls per operation, side by side.
+    replicas: { type: 'string' },
   },
 });
 const extraGatewayEnv = Object.fromEntries(
@@ -30,9 +33,14 @@ const duration = Number(values.duration);
 const connections = Number(values.connections);
 const latencyMs = Number(values['latency-ms']);
 const memoryRequests = Number(values.requests);
-if (![duration, connections, memoryRequests].every((n) => Number.isInteger(n) && n > 0) || !(latencyMs >= 0)) {
+const replicaCount = values.replicas === undefined ? undefined : Number(values.replicas);
+if (
+  ![duration, connections, memoryRequests].every((n) => Number.isInteger(n) && n > 0) ||
+  !(latencyMs >= 0) ||
+  (replicaCount !== undefined && !(Number.isInteger(replicaCount) && replicaCount >= 2 && replicaCount <= 4))
+) {
   console.error(
-    'usage: npm run bench -- [--duration S] [--connections N] [--latency-ms N] [--workload NAME] [--gateway-env K=V]… [--memory [--requests N]]',
+    'usage: npm run bench -- [--duration S] [--connections N] [--latency-ms N] [--workload NAME] [--gateway-env K=V]… [--memory [--requests N] | --replicas 2..4]',
   );
   process.exit(1);
 }
@@ -232,31 +240,37 @@ const ratioRow = (against: string, m: Measurement, base: Measurement): string[] 
 
 // ---- modes ----
 
-async function startAll(gatewayNames: GatewayName[]) {
+async function startEmulator(): Promise<Child> {
   const emulatorPort = await freePort();
-  const emulator = await startChild(
-    'emulator',
-    ['dist/emulator/main.js', '--port', String(emulatorPort), '--latency-ms', String(latencyMs)],
-    {
-      cwd: ROOT,
-      port: emulatorPort,
-      readyPath: '/__emulator/stats',
-    },
-  );
-  const gateways = new Map<GatewayName, Child>();
-  for (const name of gatewayNames) {
-    const port = await freePort();
-    const env = {
+  return startChild('emulator', ['dist/emulator/main.js', '--port', String(emulatorPort), '--latency-ms', String(latencyMs)], {
+    cwd: ROOT,
+    port: emulatorPort,
+    readyPath: '/__emulator/stats',
+  });
+}
+
+async function startGateway(name: string, emulator: Child, env: Record<string, string>): Promise<Child> {
+  const port = await freePort();
+  return startChild(name, GATEWAY_ARGS, {
+    cwd: ROOT,
+    port,
+    readyPath: '/health',
+    env: {
       NODE_ENV: 'production',
       PORT: String(port),
       HOST: '127.0.0.1',
       DASHSCOPE_BASE_URL: emulator.url,
       DASHSCOPE_API_KEY: DEMO_API_KEY,
-      ...GATEWAY_ENV[name],
+      ...env,
       ...extraGatewayEnv,
-    };
-    gateways.set(name, await startChild(name, GATEWAY_ARGS, { cwd: ROOT, port, readyPath: '/health', env }));
-  }
+    },
+  });
+}
+
+async function startAll(gatewayNames: GatewayName[]) {
+  const emulator = await startEmulator();
+  const gateways = new Map<GatewayName, Child>();
+  for (const name of gatewayNames) gateways.set(name, await startGateway(name, emulator, GATEWAY_ENV[name]));
   return { emulator, gateways };
 }
 
@@ -364,6 +378,104 @@ async function runMemoryCheck(): Promise<void> {
   console.log(`${peak < 200 ? '✓' : '✗'} peak under 200 MB; ${grew ? '✗ grew' : '✓ flat'} from the middle to the end`);
 }
 
+/**
+ * --replicas N: one emulator, one gateway alone and N gateways sharing a Redis, all configured as `gateway`. Each
+ * query workload runs against the one gateway, then against the N at once (the connections split between them); then
+ * 10 subscribers of a running job, on the one gateway and split across the N, for a few poll intervals. The figure is
+ * upstream calls per operation (for the subscribers: per poll interval), which replicas should keep at one process's.
+ */
+async function runReplicas(count: number): Promise<void> {
+  const pollIntervalMs = 100;
+  const env = { ...GATEWAY_ENV.gateway, POLL_INTERVAL_MS: String(pollIntervalMs) };
+  const emulator = await startEmulator();
+  const redis = await startRedisServer(await freePort());
+  const single = await startGateway('gateway', emulator, env);
+  const replicas: Child[] = [];
+  for (let i = 0; i < count; i++) replicas.push(await startGateway(`replica ${i}`, emulator, { ...env, REDIS_URL: redis.url }));
+
+  const statuses = await upstreamStatuses(emulator);
+  twentyIds = [...statuses.keys()]
+    .sort((a, b) => Number(TERMINAL.has(statuses.get(a)!)) - Number(TERMINAL.has(statuses.get(b)!)))
+    .slice(0, 20);
+  for (const workload of WORKLOADS) if (workload.name === '20 jobs by id') workload.variables = { ids: twentyIds };
+  const selected = WORKLOADS.filter((w) => w.gateway === 'gateway' && (!values.workload || w.name.includes(values.workload)));
+
+  /** Upstream calls per operation, and req/s, with the connections split between `targets`. */
+  const across = async (targets: Child[], workload: Workload) => {
+    const per = targets.map((target) => requestFor(target, workload, false));
+    for (const options of per) await check(options, workload.name);
+    const share = Math.max(1, Math.floor(connections / targets.length));
+    await Promise.all(per.map((options) => autocannon({ ...options, connections: share, amount: Math.max(500, share * 20) })));
+    await resetEmulator(emulator);
+    const results = await Promise.all(per.map((options) => autocannon({ ...options, connections: share, duration })));
+    const operations = results.reduce((sum, r) => sum + r['2xx'] + r.non2xx, 0);
+    return {
+      upstreamPerOp: (await emulatorCalls(emulator)) / Math.max(1, operations),
+      rps: results.reduce((sum, r) => sum + r.requests.average, 0),
+      errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + r.non2xx, 0),
+    };
+  };
+
+  /** GETs of a running job per poll interval while 10 subscribers (split between `targets`) watch it. */
+  const watching = async (targets: Child[]) => {
+    const id = SEED_JOB_IDS.running;
+    const query = 'subscription($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }';
+    const subscribers = await Promise.all(Array.from({ length: 10 }, (_, i) => subscribe(targets[i % targets.length]!.url, query, { id })));
+    await resetEmulator(emulator);
+    const windowMs = Math.max(2_000, Math.min(duration * 1000, 5_000));
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const stats = (await (await fetch(`${emulator.url}/__emulator/stats`)).json()) as {
+      requests: Array<{ route: string; jobId?: string }>;
+    };
+    for (const subscriber of subscribers) subscriber.close();
+    return stats.requests.filter((r) => r.route === 'get' && r.jobId === id).length / (windowMs / pollIntervalMs);
+  };
+
+  const header = [
+    'workload',
+    'bound',
+    '1 gateway: upstream/op',
+    `${count} replicas: upstream/op`,
+    '1 gateway: req/s',
+    `${count} replicas: req/s`,
+  ];
+  const rows: string[][] = [];
+  const targets: string[] = [];
+  for (const workload of selected) {
+    process.stderr.write(`${workload.name}…\n`);
+    const bound = workload.bound(await upstreamStatuses(emulator)).gateway;
+    const one = await across([single], workload);
+    const many = await across(replicas, workload);
+    const errors = one.errors + many.errors ? ` (${one.errors + many.errors} errors)` : '';
+    rows.push([workload.name + errors, String(bound), fmt(one.upstreamPerOp, 2), fmt(many.upstreamPerOp, 2), fmt(one.rps), fmt(many.rps)]);
+    // Queries: each replica has its own caches until they are shared in Redis, so the bound is one process's.
+    const ok = many.upstreamPerOp <= bound + 0.01;
+    targets.push(
+      `${ok ? '✓' : '✗'} ${workload.name}: ${fmt(many.upstreamPerOp, 2)} upstream calls/op across ${count} replicas (bound ${bound}; 1 gateway ${fmt(one.upstreamPerOp, 2)})`,
+    );
+  }
+  if (!values.workload || '10 subscribers'.includes(values.workload)) {
+    process.stderr.write('10 subscribers…\n');
+    const one = await watching([single]);
+    const many = await watching(replicas);
+    rows.push(['10 subscribers, one running job (per poll)', '1', fmt(one, 2), fmt(many, 2), '', '']);
+    targets.push(
+      `${many <= 1.2 ? '✓' : '✗'} 10 subscribers split across ${count} replicas: ${fmt(many, 2)} upstream reads per poll interval (1 gateway: ${fmt(one, 2)}; one poller per replica would be ${count})`,
+    );
+  }
+
+  console.log(
+    `\nfinetune-gateway bench across replicas: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ` +
+      `${count} gateways sharing one Redis vs 1 gateway, ${connections} connections in all, ${duration} s per run, upstream latency ${latencyMs} ms\n`,
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`);
+  for (const cells of rows) console.log(line(cells));
+  console.log(`\n${targets.join('\n')}`);
+}
+
 const overall = setTimeout(
   () => {
     console.error('bench: took too long, giving up');
@@ -375,7 +487,7 @@ overall.unref();
 
 try {
   buildIfNeeded();
-  await (values.memory ? runMemoryCheck() : runWorkloads());
+  await (values.memory ? runMemoryCheck() : replicaCount ? runReplicas(replicaCount) : runWorkloads());
   process.exit(0);
 } catch (error) {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);

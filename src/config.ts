@@ -146,6 +146,7 @@ const EnvModel = z.object({
   REDIS_KEY_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64')),
   REDIS_COMMAND_TIMEOUT_MS: optional(positiveInt),
   REDIS_CONNECT_TIMEOUT_MS: optional(positiveInt),
+  POLLER_LEASE_MS: optional(positiveInt),
 });
 
 export interface Config {
@@ -221,6 +222,11 @@ export interface Config {
     maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
+    /**
+     * With Redis: how long a replica's lease on polling one job (or deployment) lasts unless renewed; the holder renews
+     * it every poll, and a replica that died is replaced by another one's poller after about this long.
+     */
+    pollerLeaseMs: number;
   };
   /** Training-file uploads (`uploadTrainingFile`, multipart), streamed to DashScope. */
   uploads: UploadRules;
@@ -343,6 +349,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (set('UPSTREAM_BURST') && !set('UPSTREAM_RATE_PER_SECOND')) {
     problems.push('UPSTREAM_BURST: only with UPSTREAM_RATE_PER_SECOND, the rate it is the burst of');
   }
+  // A lease no longer than the interval between its renewals would pass from replica to replica at every poll.
+  if (set('POLLER_LEASE_MS') && Number(env.POLLER_LEASE_MS) <= Number(env.POLL_INTERVAL_MS || (upstreamSet ? 3_000 : 1_000))) {
+    problems.push('POLLER_LEASE_MS: must be longer than POLL_INTERVAL_MS, which its holder renews it at');
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const authMode = e.AUTH_MODE ?? 'server';
@@ -433,6 +443,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
         (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
+      // Three polls: a holder that misses one or two renewals (a slow upstream read, a Redis blip) keeps its lease.
+      pollerLeaseMs: e.POLLER_LEASE_MS ?? 3 * (e.POLL_INTERVAL_MS ?? (demo ? 1_000 : 3_000)),
     },
     http: {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? 30_000,

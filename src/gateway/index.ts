@@ -6,6 +6,7 @@ import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
+import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
 import { DashScopeClient } from '../upstream/dashscope/index.js';
 import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
@@ -155,7 +156,13 @@ export function createGateway({
         ttlMs: config.responseCache.ttlMs,
       })
     : undefined;
-  const live = new JobWatch({ client: dashscope, intervalMs: config.pollIntervalMs, maxPollers: config.realtime.maxPollers });
+  const live = new JobWatch({
+    client: dashscope,
+    intervalMs: config.pollIntervalMs,
+    maxPollers: config.realtime.maxPollers,
+    // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts).
+    coordination: redis && new RedisPollCoordination({ redis, leaseMs: config.realtime.pollerLeaseMs, log: logger }),
+  });
   const shared = {
     client: dashscope,
     reader: new JobReader(

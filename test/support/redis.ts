@@ -194,9 +194,18 @@ export interface Replicas {
  * One standalone emulator process (`src/emulator/main.ts`) and `count` gateway processes (`src/main.ts`, forward mode)
  * calling it, each with `env` (e.g. REDIS_URL) on a port of its own. Callers send the emulator's demo key.
  */
-export async function startReplicas({ count = 2, env = {} }: { count?: number; env?: Record<string, string> } = {}): Promise<Replicas> {
+export async function startReplicas({
+  count = 2,
+  env = {},
+  emulatorArgs = [],
+}: { count?: number; env?: Record<string, string>; emulatorArgs?: string[] } = {}): Promise<Replicas> {
   const base = { PATH: process.env.PATH ?? '' };
-  const emulator = startChild(process.execPath, ['--import', 'tsx', 'src/emulator/main.ts', '--port', '0'], base, 'the emulator');
+  const emulator = startChild(
+    process.execPath,
+    ['--import', 'tsx', 'src/emulator/main.ts', '--port', '0', ...emulatorArgs],
+    base,
+    'the emulator',
+  );
   const started: Child[] = [emulator];
   try {
     const banner = await emulator.logged(/emulator listening on/);

@@ -66,4 +66,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS: '100' }).realtime.maxSubscriptionsPerCredential).toBe(25);
     expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS_PER_CREDENTIAL: '7' }).realtime.maxSubscriptionsPerCredential).toBe(7);
   });
+
+  it('leases a poller for three poll intervals by default, and refuses a lease its holder could not renew in time', () => {
+    expect(loadConfig({ POLL_INTERVAL_MS: '200' }).realtime.pollerLeaseMs).toBe(600);
+    expect(loadConfig({ POLLER_LEASE_MS: '5000' }).realtime.pollerLeaseMs).toBe(5_000);
+    expect(() => loadConfig({ POLL_INTERVAL_MS: '500', POLLER_LEASE_MS: '500' })).toThrow(/POLLER_LEASE_MS: must be longer/);
+  });
 });

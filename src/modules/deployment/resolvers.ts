@@ -20,6 +20,7 @@ import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveCreated, type Created, type CutOff } from '../writes.js';
 import type { Attempt } from '../fine-tune-job/idempotency.js';
 import type { Watched, WatchEvent } from '../live/job-watch.js';
+import { deploymentRecordShape } from '../live/record-shapes.js';
 import { requireCapacity, toCreateDeploymentBody } from './input.js';
 
 export const MAX_PAGE_SIZE = 100;
@@ -47,6 +48,7 @@ export const watchedDeployment: Watched<DeploymentRecord> = {
   read: (client, credential, id, signal) => client.getDeployment(credential, id, signal),
   isFinal: () => false,
   goneIsEnd: (last) => last?.status === 'DELETING',
+  shape: deploymentRecordShape,
 };
 
 const DEPLOYMENT: Created = { noun: 'deployment', listHint: 'your deployments', flag: 'deploymentMayExist' };

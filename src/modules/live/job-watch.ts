@@ -2,12 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requestScope } from '../../logging/index.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { GraphQLError } from 'graphql';
+import type { z } from 'zod';
 import { GatewayError, toGatewayError } from '../../errors/index.js';
 import { isRetryable } from '../../errors/upstream.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import { UpstreamError, type Credential, type DashScopeClient, type FineTuneJobRecord } from '../../upstream/dashscope/index.js';
 import { capReached } from '../../plugins/limits.js';
 import { Channel } from './channel.js';
+import { jobRecordShape } from './record-shapes.js';
+import { inProcessPolling, type PollCoordination, type PollTurn } from './poll-coordination.js';
 
 export interface JobLogLine {
   jobId: string;
@@ -34,6 +37,11 @@ export interface Watched<T> {
   isFinal: (value: T) => boolean;
   /** Whether NOT_FOUND after `last` is the resource's normal end (a deployment gone after DELETING): streams complete. */
   goneIsEnd?: (last: T | undefined) => boolean;
+  /**
+   * The shape of a value for `id`, to check one received from another replica (Redis pub/sub: untrusted input). A kind
+   * without it is never shared: each replica polls it for its own subscribers.
+   */
+  shape?: (id: string) => z.ZodType<T>;
 }
 
 /** Fine-tune jobs: final once terminal (and, while someone follows the logs, once every line was read). */
@@ -41,6 +49,7 @@ export const watchedJob: Watched<FineTuneJobRecord> = {
   name: 'job',
   read: (client, credential, id, signal) => client.getJob(credential, id, signal),
   isFinal: (job) => job.isTerminal,
+  shape: jobRecordShape,
 };
 
 export interface JobWatchOptions {
@@ -51,6 +60,8 @@ export interface JobWatchOptions {
   maxBackoffMs?: number;
   /** Pollers running at once; a subscriber that would start one more is refused (RATE_LIMITED, `maxPollers`). */
   maxPollers?: number;
+  /** Who polls when several replicas watch the same resource (Redis leases); without it, every poller polls. */
+  coordination?: PollCoordination;
 }
 
 /** Log lines read per upstream call (DashScope's maximum, docs/upstream.md §6.7). */
@@ -92,6 +103,7 @@ class Poller<T> {
   /** The log lines read so far by the shared polls; undefined while nobody watches the logs. */
   private logCursor: number | undefined;
   private finished = false;
+  private readonly turn: PollTurn<T>;
 
   constructor(
     private readonly options: Required<JobWatchOptions>,
@@ -99,7 +111,9 @@ class Poller<T> {
     private readonly credential: Credential,
     readonly jobId: string,
     private readonly onStop: () => void,
+    coordination: PollCoordination,
   ) {
+    this.turn = coordination.join(kind, credential, jobId, (value) => this.receive(value));
     // Shared by every subscriber of the job: its log lines are nobody's request (not the first subscriber's).
     void requestScope.exit(() => this.run());
   }
@@ -158,12 +172,13 @@ class Poller<T> {
 
   private halt(): void {
     if (!this.controller.signal.aborted) this.controller.abort();
+    this.turn.leave();
     this.onStop();
   }
 
   private async run(): Promise<void> {
     try {
-      while (this.active && !(await this.retrying(() => this.poll()))) await this.pause(this.options.intervalMs);
+      while (this.active && !(await this.retrying(() => this.tick()))) await this.pause(this.options.intervalMs);
     } catch (error) {
       if (this.controller.signal.aborted) return;
       const failure = asGraphQLError(error);
@@ -179,19 +194,46 @@ class Poller<T> {
     }
   }
 
+  /**
+   * One turn: a poll when this poller's turn says so (in-process: always; with Redis: it holds the lease, or Redis is
+   * unavailable). Otherwise another replica polls and its values arrive through `receive`. Log lines are not shared:
+   * while someone here follows them, this poller reads them (and the job) itself. True once done.
+   */
+  private async tick(): Promise<boolean> {
+    const mine = await this.turn.shouldPoll();
+    if (!this.active) return true;
+    if (!mine && this.logSubscribers.size === 0) return false;
+    return this.poll(mine);
+  }
+
+  /** A value another replica's poller read (validated by the coordination): delivered as if read here. */
+  private receive(value: T): void {
+    if (!this.active || isDeepStrictEqual(value, this.last)) return;
+    this.last = value;
+    for (const channel of this.jobSubscribers) channel.push({ value });
+    if (!this.kind.isFinal(value) || this.logSubscribers.size > 0) return;
+    this.finished = true;
+    for (const channel of this.jobSubscribers) channel.end();
+    this.halt();
+  }
+
   /** One poll; true once the resource is final (a job: and every log line was delivered). */
-  private async poll(): Promise<boolean> {
+  private async poll(share: boolean): Promise<boolean> {
     const value = await this.kind.read(this.options.client, this.credential, this.jobId, this.controller.signal);
     if (!isDeepStrictEqual(value, this.last)) {
       this.last = value;
       for (const channel of this.jobSubscribers) channel.push({ value });
     }
+    // Every read, changed or not: a replica that just took over must share the value it found.
+    if (share) this.turn.share(value);
     // Logs are read after the job: once it reads terminal, the log that follows is complete.
     const logsComplete = await this.readNewLogLines();
     if (!this.kind.isFinal(value) || !logsComplete) return false;
     // No new subscriber may join a poller that is done: the next one starts afresh.
     this.finished = true;
     this.onStop();
+    // Not halted: a log subscriber may still be catching up. The lease is released at once, though.
+    this.turn.leave();
     for (const channel of this.jobSubscribers) channel.end();
     for (const subscriber of this.logSubscribers) if (subscriber.caughtUp) subscriber.channel.end();
     return true;
@@ -273,7 +315,7 @@ export class JobWatch {
   private closed = false;
 
   constructor(options: JobWatchOptions) {
-    this.options = { maxBackoffMs: 30_000, maxPollers: Infinity, ...options };
+    this.options = { maxBackoffMs: 30_000, maxPollers: Infinity, ...options, coordination: options.coordination ?? inProcessPolling };
   }
 
   /** The job at once (as the poller last read it, or after a first read), then each change; ends after a terminal state. */
@@ -299,6 +341,7 @@ export class JobWatch {
   close(): void {
     this.closed = true;
     for (const poller of [...this.pollers.values()]) poller.stop();
+    this.options.coordination.close?.();
   }
 
   private poller<T>(kind: Watched<T>, credential: Credential, jobId: string): Poller<T> {
@@ -309,9 +352,16 @@ export class JobWatch {
     if (this.pollers.size - (existing ? 1 : 0) >= this.options.maxPollers) {
       throw capReached('maxPollers', `The gateway watches at most ${this.options.maxPollers} resources at once; try again later.`);
     }
-    const poller: Poller<T> = new Poller<T>(this.options, kind, credential, jobId, () => {
-      if (this.pollers.get(key) === poller) this.pollers.delete(key);
-    });
+    const poller: Poller<T> = new Poller<T>(
+      this.options,
+      kind,
+      credential,
+      jobId,
+      () => {
+        if (this.pollers.get(key) === poller) this.pollers.delete(key);
+      },
+      this.options.coordination,
+    );
     this.pollers.set(key, poller as Poller<unknown>);
     return poller;
   }
