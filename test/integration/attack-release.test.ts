@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEED_FILE_IDS } from '../../src/emulator/seed.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SEED_FILE_IDS, SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { graphqlWs } from '../support/transports.js';
 
 /*
  * Defects found by attacking the surfaces added for the release (uploads, trusted documents, the response cache,
@@ -102,6 +103,46 @@ describe('create-as-documented: reinforcement JSON fields', () => {
       expect(body.data?.createFineTuneJob ?? null, JSON.stringify(body)).toBeNull();
       expect(body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: `input.${field}` });
       expect(stack.upstreamCalls()).toBe(0);
+    },
+  );
+});
+
+describe('the response cache: invalidation whatever the selection', () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    // The read path's own cache off: every execution reads DashScope, so "no upstream call" means "served from the cache".
+    stack = await startStack({ env: { CACHE_ENABLED: 'false' } });
+  });
+  afterEach(() => stack.close());
+
+  // Each selection leaves the job's `id` or `__typename` out of the answer, where the cache used to look for what the
+  // answer holds: it was kept where no invalidation found it, and served after the job was deleted.
+  it.each([
+    ['id @skip(if: true)', 'query($id: ID!) { fineTuneJob(id: $id) { id @skip(if: true) status } }', {}],
+    ['id @include(if: $no)', 'query($id: ID!, $no: Boolean!) { fineTuneJob(id: $id) { id @include(if: $no) status } }', { no: false }],
+    ['__typename @skip(if: true)', 'query($id: ID!) { fineTuneJob(id: $id) { __typename @skip(if: true) status } }', {}],
+  ])(
+    'a job deleted over graphql-ws is never answered from the cache after, and no cache bookkeeping shows, when the answer selected %s',
+    async (_case, query, extra) => {
+      const variables = { id: SEED_JOB_IDS.failed, ...extra };
+      for (let read = 0; read < 2; read++) {
+        const answer = await stack.gql(query, variables);
+        expect(answer.body).toEqual({ data: { fineTuneJob: { status: 'FAILED' } } });
+      }
+      const ws = graphqlWs(stack.url);
+      try {
+        const deleted = await ws.run({
+          query: 'mutation($id: ID!) { deleteFineTuneJob(id: $id) { deleted } }',
+          variables: { id: SEED_JOB_IDS.failed },
+        });
+        expect(deleted.payloads[0]?.data).toEqual({ deleteFineTuneJob: { deleted: true } });
+      } finally {
+        await ws.close();
+      }
+      const after = await stack.gql(query, variables);
+      expect(JSON.stringify(after.body)).not.toContain('__responseCache');
+      expect(after.body.data?.fineTuneJob ?? null, JSON.stringify(after.body)).toBeNull();
+      expect(after.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     },
   );
 });
