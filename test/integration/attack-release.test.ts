@@ -1,4 +1,7 @@
+import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { SEED_FILE_IDS, SEED_JOB_IDS } from '../../src/emulator/seed.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { graphqlWs } from '../support/transports.js';
@@ -145,4 +148,69 @@ describe('the response cache: invalidation whatever the selection', () => {
       expect(after.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     },
   );
+});
+
+describe('forward mode over graphql-ws: connectionParams named as the HTTP headers are documented', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTH_MODE: 'forward', CACHE_ENABLED: 'false' } });
+  });
+  afterAll(() => stack.close());
+
+  /** One query over a socket whose connectionParams are exactly `params`; its result or its errors. */
+  async function overSocket(params: Record<string, unknown>, query: string) {
+    const client = createClient({
+      url: `${stack.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: params,
+    });
+    try {
+      return await new Promise<{ data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> }>((resolve) => {
+        let result: { data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> } = {};
+        client.subscribe(
+          { query },
+          {
+            next: (value) => void (result = value as never),
+            complete: () => resolve(result),
+            error: (errors) => resolve({ errors: errors as never }),
+          },
+        );
+      });
+    } finally {
+      await client.dispose();
+    }
+  }
+
+  // docs/api.md: "the optional workspace in `X-DashScope-WorkSpace`; over WebSocket both go in `connectionParams`".
+  // HTTP header names are case-insensitive; a connectionParams key spelled like the documented header was dropped, and
+  // the operation ran in the key's default workspace, which the caller did not ask for.
+  it('a workspace in connectionParams as "X-DashScope-WorkSpace" is used, as the same header is over HTTP: never dropped for the default workspace', async () => {
+    const query = '{ fineTuneJobs(pageSize: 1) { total } }';
+    const key = `Bearer ${DEMO_ACCOUNT.apiKey}`;
+    const http = await stack.gql(query, {}, { authorization: key, 'X-DashScope-WorkSpace': 'llm-not-this-keys' });
+    const code = http.body.errors?.[0]?.extensions?.code;
+    expect(code, JSON.stringify(http.body)).toBeDefined();
+    for (const params of [
+      { authorization: key, 'X-DashScope-WorkSpace': 'llm-not-this-keys' },
+      { Authorization: key, 'X-DASHSCOPE-WORKSPACE': 'llm-not-this-keys' },
+    ]) {
+      const ws = await overSocket(params, query);
+      expect(ws.data ?? null, JSON.stringify(ws)).toBeNull();
+      expect(ws.errors?.[0]?.extensions?.code).toBe(code);
+    }
+    // The key itself under another spelling is the caller's too.
+    expect(await overSocket({ AUTHORIZATION: key }, query)).toMatchObject({ data: { fineTuneJobs: { total: expect.any(Number) } } });
+  });
+
+  it('one name given twice in connectionParams, under two spellings with two values, is BAD_USER_INPUT, nothing sent', async () => {
+    stack.emulator.resetStats();
+    const key = `Bearer ${DEMO_ACCOUNT.apiKey}`;
+    const ws = await overSocket(
+      { authorization: key, 'x-dashscope-workspace': DEMO_ACCOUNT.workspaceId, 'X-DashScope-WorkSpace': 'llm-other' },
+      '{ fineTuneJobs(pageSize: 1) { total } }',
+    );
+    expect(ws.errors?.[0]?.extensions?.code, JSON.stringify(ws)).toBe('BAD_USER_INPUT');
+    expect(stack.upstreamCalls()).toBe(0);
+  });
 });
