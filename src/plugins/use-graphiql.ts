@@ -153,9 +153,10 @@ subscription WatchJob($id: ID!) {
     { id: DEMO.deployJob },
   ),
   tab(
-    `# 4. Export a checkpoint of a finished job as a deployable model: run Checkpoints, then ExportCheckpoint,
-# then Checkpoints again: PROCESSING, SUCCEEDED with its modelName 3 s later. Model names are unique: a second
-# export of the same checkpoint or name is refused (change both to export another, e.g. checkpoint-160).
+    `# 4. Export a checkpoint of a finished job as a deployable model. The play button runs the operation the cursor
+# is in: run Checkpoints, then ExportCheckpoint (PROCESSING), then Checkpoints again: SUCCEEDED with its modelName
+# 3 s later. Model names are unique: a second export of the same checkpoint or name is refused (change both to
+# export another, e.g. checkpoint-160).
 query Checkpoints($jobId: ID!) {
   fineTuneJob(id: $jobId) {
     id
@@ -175,9 +176,10 @@ mutation ExportCheckpoint($jobId: ID!, $checkpointId: ID!, $modelName: String!) 
     { jobId: DEMO.exportJob, checkpointId: 'checkpoint-80', modelName: 'paper-boat-80' },
   ),
   tab(
-    `# 5. Deploy a finished job's output model (its fineTunedModel), then watch the deployment: PENDING 5 s,
-# DEPLOYING 10 s, then RUNNING in demo mode. A deployment has no final state (it can be scaled), so the
-# subscription stays open: press stop. The idempotencyKey makes a second Deploy answer the same deployment.
+    `# 5. Deploy a finished job's output model (its fineTunedModel), then watch the deployment (cursor in
+# WatchDeployment, play): PENDING 5 s, DEPLOYING 10 s, then RUNNING in demo mode. A deployment has no final state
+# (it can be scaled), so the subscription stays open: press stop. JobDeployments then lists it on its job. The
+# idempotencyKey makes a second Deploy answer the same deployment.
 mutation Deploy($input: CreateDeploymentInput!, $idempotencyKey: String) {
   createDeployment(input: $input, idempotencyKey: $idempotencyKey) {
     id
