@@ -284,6 +284,6 @@ export function useGraphiQLAssets(): Plugin {
 export function graphiqlOptions(enabled: boolean, mode: 'demo' | 'remote') {
   if (!enabled) return false;
   return mode === 'demo'
-    ? { title: 'finetune-gateway', defaultQuery: DEMO_TABS[0]!.query, defaultTabs: DEMO_TABS }
+    ? { title: 'finetune-gateway', defaultTabs: DEMO_TABS }
     : { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY };
 }
