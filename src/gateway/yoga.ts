@@ -139,7 +139,7 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   const yoga = createYoga<object, GatewayContext>({
     schema,
     context: ({ request }) => createContext({ ...shared, credential: credentialFor(request.headers), signal: deadline.signal(request) }),
-    graphiql: graphiqlOptions(config.graphiql),
+    graphiql: graphiqlOptions(config.graphiql, config.mode),
     // GraphiQL's assets are served from this package, not a CDN: it works offline and behind strict networks. The page
     // links them as cacheable files (src/plugins/use-graphiql.ts), loaded on the first page view: an API-only gateway
     // never holds the bundle.

@@ -9,6 +9,12 @@ export interface FieldCost {
   calls: (args: Args) => number;
   /** How many times its selection resolves (a list's length). */
   times: (args: Args) => number;
+  /**
+   * The field reads through a loader the whole operation shares, which de-duplicates across parents (a page of jobs
+   * naming the same file): its `calls` are counted once per operation, not once per parent. Reads beyond them are
+   * counted by the run-time budget (src/context.ts).
+   */
+  perOperation?: boolean;
 }
 
 /** A resolver that calls nothing upstream (derived from its parent). Explicit, so that no field costs 0 by omission. */

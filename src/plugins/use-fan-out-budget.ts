@@ -38,7 +38,7 @@ function hasVariable(node: ValueNode): boolean {
 /**
  * The most upstream calls an operation can cause: per field cost (declared by each module beside its resolvers; a
  * field without a resolver costs nothing and resolves its selection once), multiplied by the list sizes above it;
- * aliases count each time. `null` when the variables do not coerce (execution then fails before any call). Runs before every
+ * aliases count each time; a `perOperation` field's calls count once for the whole operation. `null` when the variables do not coerce (execution then fails before any call). Runs before every
  * execution, so it reads arguments only where the cost depends on them, and remembers estimates that read no variable.
  */
 export function estimateUpstreamCalls(
@@ -75,6 +75,9 @@ export function estimateUpstreamCalls(
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const fragmentCosts = new Map<string, number>();
+  // Fields whose calls count once per operation (`perOperation`): counted on first sight, outside the list products.
+  const perOperationSeen = new Set<string>();
+  let perOperationCalls = 0;
 
   const ofSet = (set: SelectionSetNode | undefined, type: GraphQLNamedType | undefined): number => {
     let total = 0;
@@ -99,7 +102,14 @@ export function estimateUpstreamCalls(
           }
         }
         const inner = ofSet(selection.selectionSet, getNamedType(field.type));
-        total += (cost?.calls(args) ?? 0) + (cost?.times(args) ?? 1) * inner;
+        let calls = cost?.calls(args) ?? 0;
+        if (cost?.perOperation) {
+          const key = `${type.name}.${field.name}`;
+          if (!perOperationSeen.has(key)) perOperationCalls += calls;
+          perOperationSeen.add(key);
+          calls = 0;
+        }
+        total += calls + (cost?.times(args) ?? 1) * inner;
       }
     }
     return total;
@@ -113,7 +123,7 @@ export function estimateUpstreamCalls(
     fragmentCosts.set(name, cost);
     return cost;
   };
-  const estimate = ofSet(operation.selectionSet, root);
+  const estimate = ofSet(operation.selectionSet, root) + perOperationCalls;
   if (variables === null) return null;
   if (!readVariables) {
     const perOperation = constantEstimates.get(document) ?? new Map<string, number | null>();

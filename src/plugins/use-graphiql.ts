@@ -52,10 +52,9 @@ function loadBundle(): Promise<Bundle> {
   return bundle;
 }
 
-/** What GraphiQL's editor holds on first open: a query that works against the demo jobs, and where to go next. */
+/** What GraphiQL's editor holds on first open against a real DashScope: a query that works on any account. */
 const GRAPHIQL_DEFAULT_QUERY = `# finetune-gateway: GraphQL over DashScope fine-tuning jobs.
 # Press the play button to run. The book icon (left) opens the docs.
-# Next, try: fineTuneJob(id: "ft-202605271743-dd2a") { checkpoints { name status } }
 query Dashboard {
   fineTuneJobs(page: 1, pageSize: 10) {
     total
@@ -71,6 +70,149 @@ query Dashboard {
   }
 }
 `;
+
+/** A GraphiQL tab: its editor's operation(s) and variables. */
+interface Tab {
+  query: string;
+  variables: string;
+}
+
+/** The seeded ids the demo tabs name (src/emulator/seed.ts); fixed, so that every tab runs as it stands. */
+const DEMO = {
+  file: 'file-ft-demo',
+  /** the Wan video job: SUCCEEDED, checkpoint-80 not exported yet */
+  exportJob: 'ft-202611111122-a7c3',
+  /** the qwen3-32b LoRA job: SUCCEEDED, its output model not deployed yet */
+  deployJob: 'ft-202609181130-7e3d',
+  deployModel: 'qwen3-32b-legal-v2-ft-202609181130-7e3d',
+} as const;
+
+const tab = (query: string, variables: Record<string, unknown>): Tab => ({ query, variables: JSON.stringify(variables, null, 2) });
+
+/**
+ * Demo mode's tabs: the workflow upload → create → watch → export → deploy, each tab runnable as it stands against
+ * the embedded emulator (seeded ids, prefilled variables). A tab with two operations asks which one to run.
+ */
+const DEMO_TABS: Tab[] = [
+  tab(
+    `# finetune-gateway in demo mode: the fine-tuning workflow, one tab per step. Press the play button to run.
+# The book icon (left) opens the docs.
+#
+# 1. Upload a training file. GraphiQL cannot send files; from a shell (JSONL or ZIP, multipart request spec):
+#   curl http://localhost:4000/graphql -H 'graphql-preflight: 1' \\
+#     -F operations='{"query":"mutation($file: File!) { uploadTrainingFile(file: $file) { id filename bytes status } }","variables":{"file":null}}' \\
+#     -F map='{"0":["variables.file"]}' -F 0=@train.jsonl
+# Then it is listed here (the demo account has files already: ${DEMO.file} is used by the next tab).
+query TrainingFiles($pageSize: Int) {
+  trainingFiles(page: 1, pageSize: $pageSize) {
+    total
+    hasNextPage
+    items { id filename bytes status createdAt }
+  }
+}
+`,
+    { pageSize: 5 },
+  ),
+  tab(
+    `# 2. Create a job from a training file. Text models need nEpochs, batchSize and maxLength.
+# The idempotencyKey makes a second run answer the same job: change the key to start another one.
+# Copy the job's id into the next tab.
+mutation CreateJob($input: CreateFineTuneJobInput!, $idempotencyKey: String) {
+  createFineTuneJob(input: $input, idempotencyKey: $idempotencyKey) {
+    id
+    status
+    model
+    trainingFiles { id filename }
+    createdAt
+  }
+}
+`,
+    {
+      input: {
+        model: 'qwen3-8b',
+        trainingDatasets: [{ fileId: DEMO.file }],
+        hyperParameters: { nEpochs: 2, batchSize: 8, maxLength: 2048, saveStrategy: 'epoch' },
+      },
+      idempotencyKey: 'graphiql-demo-1',
+    },
+  ),
+  tab(
+    `# 3. Watch a job: its state at once, then every change; the subscription completes when the job is finished.
+# Paste the id tab 2 answered into the variables: in demo mode a new job is PENDING for 5 s, QUEUING for 10 s,
+# RUNNING for 45 s, then SUCCEEDED, so the watch ends after about a minute. As it stands, it watches a seeded
+# finished job: one answer, then complete.
+subscription WatchJob($id: ID!) {
+  fineTuneJobUpdated(id: $id) {
+    id
+    status
+    durationSeconds
+    fineTunedModel
+  }
+}
+`,
+    { id: DEMO.deployJob },
+  ),
+  tab(
+    `# 4. Export a checkpoint of a finished job as a deployable model. The play button runs the operation the cursor
+# is in: run Checkpoints, then ExportCheckpoint (PROCESSING), then Checkpoints again: SUCCEEDED with its modelName
+# 3 s later. Model names are unique: a second export of the same checkpoint or name is refused (change both to
+# export another, e.g. checkpoint-160).
+query Checkpoints($jobId: ID!) {
+  fineTuneJob(id: $jobId) {
+    id
+    status
+    checkpoints { id name status modelName modelDisplayName }
+  }
+}
+
+mutation ExportCheckpoint($jobId: ID!, $checkpointId: ID!, $modelName: String!) {
+  exportCheckpoint(jobId: $jobId, checkpointId: $checkpointId, modelName: $modelName) {
+    id
+    name
+    status
+  }
+}
+`,
+    { jobId: DEMO.exportJob, checkpointId: 'checkpoint-80', modelName: 'paper-boat-80' },
+  ),
+  tab(
+    `# 5. Deploy a finished job's output model (its fineTunedModel), then watch the deployment (cursor in
+# WatchDeployment, play): PENDING 5 s, DEPLOYING 10 s, then RUNNING in demo mode. A deployment has no final state
+# (it can be scaled), so the subscription stays open: press stop. JobDeployments then lists it on its job. The
+# idempotencyKey makes a second Deploy answer the same deployment.
+mutation Deploy($input: CreateDeploymentInput!, $idempotencyKey: String) {
+  createDeployment(input: $input, idempotencyKey: $idempotencyKey) {
+    id
+    status
+    modelName
+    baseModel
+  }
+}
+
+subscription WatchDeployment($id: ID!) {
+  deploymentUpdated(id: $id) {
+    id
+    status
+    capacity
+    readyCapacity
+  }
+}
+
+query JobDeployments($jobId: ID!) {
+  fineTuneJob(id: $jobId) {
+    fineTunedModel
+    deployments { id status capacity }
+  }
+}
+`,
+    {
+      input: { modelName: DEMO.deployModel, capacity: 1 },
+      idempotencyKey: 'graphiql-demo-deploy-1',
+      id: DEMO.deployModel,
+      jobId: DEMO.deployJob,
+    },
+  ),
+];
 
 /** JSON inside a <script>: `<` escaped so that no string in it can close the script element. */
 const inlineJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
@@ -97,7 +239,10 @@ export async function renderGraphiQLPage(options: Record<string, unknown> & { ti
     </script>
     <script src="${urls.js}"></script>
     <script>
-      YogaGraphiQL.renderYogaGraphiQL(window.document.querySelector('#root'), ${inlineJson(options)});
+      const options = ${inlineJson(options)};
+      // A link with ?query= opens that operation: GraphiQL shows the default tabs instead when it has them.
+      if (new URL(location.href).searchParams.has('query')) delete options.defaultTabs;
+      YogaGraphiQL.renderYogaGraphiQL(window.document.querySelector('#root'), options);
     </script>
   </body>
 </html>
@@ -132,7 +277,13 @@ export function useGraphiQLAssets(): Plugin {
   };
 }
 
-/** Yoga's `graphiql` option: the gateway's title and default query, or off. */
-export function graphiqlOptions(enabled: boolean) {
-  return enabled && { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY };
+/**
+ * Yoga's `graphiql` option: the gateway's title and first operation(s), or off. In demo mode the tabs walk the
+ * workflow on the emulator's seeded data; against a real DashScope those ids mean nothing, so one dashboard query.
+ */
+export function graphiqlOptions(enabled: boolean, mode: 'demo' | 'remote') {
+  if (!enabled) return false;
+  return mode === 'demo'
+    ? { title: 'finetune-gateway', defaultTabs: DEMO_TABS }
+    : { title: 'finetune-gateway', defaultQuery: GRAPHIQL_DEFAULT_QUERY };
 }

@@ -15,7 +15,9 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
   const advance = (ms: number) => (emulatorNow += ms);
 
   beforeAll(async () => {
+    // Demo mode: GraphiQL opens with the workflow tabs on the emulator's seeded data.
     stack = await startStack({
+      mode: 'demo',
       env: { POLL_INTERVAL_MS: '100' },
       emulator: { now: () => emulatorNow, phaseDurationsMs: { pending: PHASE_MS, queuing: PHASE_MS, running: PHASE_MS } },
     });
@@ -26,7 +28,7 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     await stack?.close();
   });
 
-  it('opens with the example operation, runs it, and loads nothing from outside', async () => {
+  it('opens with the first workflow tab, runs it, and loads nothing from outside', async () => {
     const page = await browser.newPage();
     const foreign: string[] = [];
     page.on('request', (request) => {
@@ -98,5 +100,63 @@ describe.skipIf(!available)('GraphiQL in a browser', () => {
     // The emulator keeps a cancelled job CANCELING for 2 s of its clock.
     advance(60_000);
     await expect.poll(watching, { timeout: 15_000 }).toContain('"status": "CANCELED"');
+  }, 60_000);
+
+  it('runs the demo tabs in order as they stand: files, create, watch, export a checkpoint, deploy and watch it', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${stack.url}/graphql`);
+    const tabs = page.locator('.graphiql-tab-button');
+    await expect
+      .poll(() => tabs.allTextContents(), { timeout: 15_000 })
+      .toEqual(['TrainingFiles', 'CreateJob', 'WatchJob', 'Checkpoints', 'Deploy']);
+    const result = async () => (await page.locator('.result-window').textContent())?.replace(/\s+/g, ' ') ?? '';
+    const open = async (index: number) => {
+      // By keyboard, as a user tabbing through: the tab bar reorders on drag, which a synthetic pointer click trips.
+      await tabs.nth(index).focus();
+      await page.keyboard.press('Enter');
+      const name = (await tabs.nth(index).textContent())!;
+      await expect.poll(() => page.locator('.graphiql-tab-active .graphiql-tab-button').textContent()).toBe(name);
+      // Run only once the editor holds the tab's operations (GraphiQL picks the operation to run from them).
+      const editor = async () => (await page.locator('.graphiql-query-editor .view-lines').textContent())?.replace(/\s+/g, ' ');
+      await expect.poll(editor).toContain(` ${name}(`);
+    };
+    /**
+     * Runs one of the tab's operations: the cursor put in it, then the play button. GraphiQL settles which operation
+     * a tab runs a moment after the tab opens; the cursor settles it at once. In a tab with several operations the
+     * play button asks which one (`pick`).
+     */
+    const execute = async (operation: string, { pick = false } = {}) => {
+      await page
+        .locator('.graphiql-query-editor .view-line', { hasText: new RegExp(`(query|mutation|subscription)\\s${operation}\\(`) })
+        .click({ position: { x: 30, y: 5 } });
+      await page.locator('.graphiql-execute-button').click();
+      if (pick) await page.getByRole('menuitem', { name: operation, exact: true }).click();
+    };
+
+    await execute('TrainingFiles');
+    await expect.poll(result, { timeout: 15_000 }).toContain('"id": "file-ft-demo"');
+
+    await open(1);
+    await execute('CreateJob');
+    await expect.poll(result, { timeout: 15_000 }).toMatch(/"createFineTuneJob": \{ "id": "ft-[^"]+", "status": "PENDING"/);
+
+    await open(2);
+    await execute('WatchJob');
+    await expect.poll(result, { timeout: 15_000 }).toContain('"status": "SUCCEEDED"');
+
+    await open(3);
+    await execute('ExportCheckpoint', { pick: true });
+    await expect.poll(result, { timeout: 15_000 }).toContain('"status": "PROCESSING"');
+    advance(5_000); // the emulator makes an exported model in 3 s
+    await execute('Checkpoints', { pick: true });
+    await expect.poll(result, { timeout: 15_000 }).toContain('"modelDisplayName": "paper-boat-80"');
+
+    await open(4);
+    await execute('Deploy', { pick: true });
+    await expect.poll(result, { timeout: 15_000 }).toMatch(/"createDeployment": \{ "id": "[^"]+", "status": "PENDING"/);
+    await execute('WatchDeployment', { pick: true });
+    await expect.poll(result, { timeout: 15_000 }).toContain('"deploymentUpdated"');
+    advance(2 * PHASE_MS);
+    await expect.poll(result, { timeout: 15_000 }).toContain('"status": "RUNNING"');
   }, 60_000);
 });

@@ -8,9 +8,16 @@ let stack: Stack;
 beforeAll(async () => {
   // Short timeouts so that the hang and slow-body faults end quickly. No retries: each fault is met once, and this
   // file is about how it is mapped (test/integration/resilience.test.ts is about retries and what they cost). No
-  // cache: a finished job one test reads would be served to the next from it, and that test's fault never met.
+  // cache (neither the job cache nor the response cache): a finished job one test reads would be served to the next
+  // from it, and that test's fault never met.
   stack = await startStack({
-    env: { UPSTREAM_HEADERS_TIMEOUT_MS: '300', UPSTREAM_BODY_TIMEOUT_MS: '300', UPSTREAM_RETRIES: '0', CACHE_ENABLED: 'false' },
+    env: {
+      UPSTREAM_HEADERS_TIMEOUT_MS: '300',
+      UPSTREAM_BODY_TIMEOUT_MS: '300',
+      UPSTREAM_RETRIES: '0',
+      CACHE_ENABLED: 'false',
+      RESPONSE_CACHE_ENABLED: 'false',
+    },
   });
 });
 afterAll(() => stack.close());

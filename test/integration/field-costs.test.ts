@@ -83,4 +83,27 @@ describe('FineTuneJob.trainingFiles: one upstream read per distinct file of the 
       await tight.close();
     }
   });
+
+  it('a page of 20 jobs sharing one file is estimated at one file read, passes a tight budget, and reads the file once', async () => {
+    let now = Date.parse('2026-11-27T08:00:00Z');
+    const tight = await startStack({
+      env: { CACHE_ENABLED: 'false', MAX_UPSTREAM_CALLS: '5' },
+      emulator: { now: () => now, jobQuota: 1_000 },
+    });
+    try {
+      now += 60_000; // newer than every seeded job: the 20 fill the first page
+      const create = `mutation { createFineTuneJob(input: { model: "qwen3-8b", trainingDatasets: [{ fileId: "file-ft-0001" }], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } }) { id } }`;
+      for (let i = 0; i < 20; i++) await tight.ok(create);
+      tight.emulator.resetStats();
+      const page = `{ fineTuneJobs(pageSize: 20) { items { id trainingFiles { id } } } }`;
+      // One list call and one file read, where one read per job (21) would exceed the budget of 5.
+      expect(estimate(page)).toBe(2);
+      const { fineTuneJobs } = await tight.ok<{ fineTuneJobs: { items: Array<{ trainingFiles: Array<{ id: string }> }> } }>(page);
+      expect(fineTuneJobs.items).toHaveLength(20);
+      expect(fineTuneJobs.items.every((job) => job.trainingFiles.length === 1 && job.trainingFiles[0]!.id === 'file-ft-0001')).toBe(true);
+      expect(tight.emulator.stats().byRoute).toEqual({ list: 1, 'file-get': 1 });
+    } finally {
+      await tight.close();
+    }
+  });
 });

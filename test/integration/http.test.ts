@@ -18,6 +18,33 @@ describe('HTTP surface', () => {
     expect(stack.upstreamCalls()).toBe(0);
   });
 
+  it('in demo mode, opens GraphiQL on the workflow tabs (with the curl upload), in a page still a few kB', async () => {
+    const demo = await startStack({ mode: 'demo' });
+    try {
+      const response = await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } });
+      const html = await response.text();
+      const names = [...html.matchAll(/\\n(?:query|mutation|subscription) (\w+)\(/g)].map((m) => m[1]);
+      expect(names).toEqual([
+        'TrainingFiles',
+        'CreateJob',
+        'WatchJob',
+        'Checkpoints',
+        'ExportCheckpoint',
+        'Deploy',
+        'WatchDeployment',
+        'JobDeployments',
+      ]);
+      expect(html).toContain("curl http://localhost:4000/graphql -H 'graphql-preflight: 1'");
+      expect(html).toContain('"defaultTabs"');
+      expect(html.length).toBeLessThan(8_000);
+    } finally {
+      await demo.close();
+    }
+    // Against a real DashScope, the seeded ids mean nothing: one dashboard query, no tabs.
+    const remote = await (await fetch(`${stack.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(remote).not.toContain('"defaultTabs"');
+  });
+
   it('answers /health with 200', async () => {
     const response = await fetch(`${stack.url}/health`);
     expect(response.status).toBe(200);

@@ -39,16 +39,19 @@ export async function startStack(
     client?: (config: ReturnType<typeof loadConfig>, emulatorUrl: string) => DashScopeClient;
     /** The response cache's store and hit/miss events. */
     responseCache?: GatewayOptions['responseCache'];
+    /** `demo`: the gateway acts as in demo mode (GraphiQL's workflow tabs), with this emulator as its upstream. */
+    mode?: 'demo';
   } = {},
 ): Promise<Stack> {
   const emulator = await startEmulator(options.emulator);
-  const config = loadConfig({
+  const loaded = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'error',
     DASHSCOPE_BASE_URL: emulator.url,
     ...(options.env?.AUTH_MODE === 'forward' ? {} : { DASHSCOPE_API_KEY: emulator.demoApiKey }),
     ...options.env,
   });
+  const config = options.mode ? { ...loaded, mode: options.mode } : loaded;
   const gateway = createGateway({
     config,
     now: options.now,

@@ -108,10 +108,11 @@ export const FineTuneJob: FineTuneJobResolvers = {
 
 /**
  * What each field costs upstream, at most. The list is one call whatever the page. `FineTuneJob.trainingFiles` makes
- * one call per distinct file of the operation (the loader de-duplicates across jobs, datasets included). How many
- * files a job names is known only once it is read, so the estimate made before execution counts one per job (the
- * usual case); every read beyond is counted by the run-time budget (src/context.ts), which stops the operation at
- * `maxUpstreamCalls` (test/integration/field-costs.test.ts).
+ * one call per distinct file of the operation: the loader de-duplicates across jobs (datasets included), and the jobs
+ * of a page mostly share their files. How many distinct files there are is known only once the jobs are read, so the
+ * estimate made before execution counts one read for the whole operation (`perOperation`), not one per job; every
+ * read beyond is counted by the run-time budget (src/context.ts), which stops the operation at `maxUpstreamCalls`
+ * (test/integration/field-costs.test.ts).
  */
 export const costs: FieldCosts = {
   Query: {
@@ -119,5 +120,5 @@ export const costs: FieldCosts = {
     trainingFiles: { calls: () => 1, times: (a) => (typeof a.pageSize === 'number' ? Math.max(0, a.pageSize) : 1) },
   },
   Mutation: { deleteTrainingFile: ONE_CALL, uploadTrainingFile: ONE_CALL },
-  FineTuneJob: { trainingFiles: ONE_CALL },
+  FineTuneJob: { trainingFiles: { ...ONE_CALL, perOperation: true } },
 };
