@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -212,5 +216,60 @@ describe('forward mode over graphql-ws: connectionParams named as the HTTP heade
     );
     expect(ws.errors?.[0]?.extensions?.code, JSON.stringify(ws)).toBe('BAD_USER_INPUT');
     expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+describe('metrics: the operation_name label cannot be used up by callers the gateway refuses', () => {
+  const KEY = `Bearer ${DEMO_ACCOUNT.apiKey}`;
+  const names = async (url: string) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return new Set([...text.matchAll(/^gateway_operations_total\{operation_name="([^"]*)"/gm)].map((m) => m[1]));
+  };
+
+  it('150 distinct names sent without a key (refused at execution or validation) leave room: a real operation with a key keeps its own name', async () => {
+    const stack = await startStack({ env: { AUTH_MODE: 'forward', CACHE_ENABLED: 'false' } });
+    try {
+      for (let i = 0; i < 150; i++) {
+        // Two of three reach execution and fail UNAUTHENTICATED; one in three fails validation (BAD_USER_INPUT).
+        const query = i % 3 === 2 ? `query A${i} { noSuchField }` : `query A${i} { fineTuneJobs(pageSize: 1) { total } }`;
+        const response = await stack.gql(query);
+        expect(response.body.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|BAD_USER_INPUT)$/);
+      }
+      // A made-up key: DashScope refuses it, so its names are no more the deployment's than the keyless ones.
+      const fake = await stack.gql('query Fake1 { fineTuneJobs(pageSize: 1) { total } }', {}, { authorization: 'Bearer sk-made-up-0000' });
+      expect(fake.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const real = await stack.gql('query RealJobs { fineTuneJobs(pageSize: 1) { total } }', {}, { authorization: KEY });
+      expect(real.body.errors, JSON.stringify(real.body)).toBeUndefined();
+      const seen = await names(stack.url);
+      expect(seen).toContain('RealJobs');
+      expect(seen).toContain('other');
+      expect([...seen].filter((name) => /^A\d+$|^Fake1$/.test(name!))).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('with trusted documents, only the manifest’s operation names become labels', async () => {
+    const listed = 'query Listed { fineTuneJobs(pageSize: 1) { total } }';
+    const id = `${createHash('sha256').update(listed).digest('hex')}`;
+    const file = join(mkdtempSync(join(tmpdir(), 'metrics-trusted-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify({ [id]: listed }));
+    const stack = await startStack({ env: { PERSISTED_DOCUMENTS: file, CACHE_ENABLED: 'false' } });
+    try {
+      const unlisted = await stack.gql('query Unlisted { fineTuneJobs(pageSize: 1) { total } }');
+      expect(unlisted.body.errors, JSON.stringify(unlisted.body)).toBeUndefined();
+      const response = await fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ documentId: id }),
+      });
+      expect(((await response.json()) as Body).errors).toBeUndefined();
+      const seen = await names(stack.url);
+      expect(seen).toContain('Listed');
+      expect(seen).not.toContain('Unlisted');
+      expect(seen).toContain('other');
+    } finally {
+      await stack.close();
+    }
   });
 });
