@@ -273,3 +273,52 @@ describe('metrics: the operation_name label cannot be used up by callers the gat
     }
   });
 });
+
+describe('uploads: the file name and description are bounded before anything is sent', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { CACHE_ENABLED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  async function upload(name: string, description?: string) {
+    const form = new FormData();
+    form.set(
+      'operations',
+      JSON.stringify({
+        query: 'mutation($file: File!, $description: String) { uploadTrainingFile(file: $file, description: $description) { filename } }',
+        variables: { file: null, description },
+      }),
+    );
+    form.set('map', MAP);
+    form.set('0', new Blob([JSONL]), name);
+    const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: PREFLIGHT, body: form });
+    return (await response.json()) as Body;
+  }
+
+  it('a file name longer than 255 bytes in UTF-8 is BAD_USER_INPUT, no upload call; 255 bytes is accepted', async () => {
+    // 86 three-byte characters + ".jsonl": 264 bytes, though only 92 characters.
+    const refused = await upload(`${'训'.repeat(86)}.jsonl`);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(refused.errors![0]!.message).toMatch(/255 bytes/);
+    expect(stack.upstreamCalls()).toBe(0);
+    const longest = `${'a'.repeat(249)}.jsonl`;
+    const accepted = await upload(longest);
+    expect(accepted.errors, JSON.stringify(accepted)).toBeUndefined();
+    expect(accepted.data!.uploadTrainingFile.filename).toBe(longest);
+  });
+
+  it.each([
+    ['a line break', 'training set\r\nX-Injected: 1'],
+    ['a NUL', 'set\u0000one'],
+    ['an escape sequence', 'set \u001b[31mred'],
+    ['too many characters', 'd'.repeat(501)],
+  ])('a description with %s is BAD_USER_INPUT naming it, no upload call', async (_what, description) => {
+    const refused = await upload('a.jsonl', description);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'description' });
+    expect(stack.upstreamCalls()).toBe(0);
+  });
+});
