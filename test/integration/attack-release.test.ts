@@ -322,3 +322,66 @@ describe('uploads: the file name and description are bounded before anything is 
     expect(stack.upstreamCalls()).toBe(0);
   });
 });
+
+describe('trusted documents: documentId and an Apollo persistedQuery hash must name the same document', () => {
+  const listDoc = 'query ListTwo { fineTuneJobs(pageSize: 2) { total } }';
+  const cancelDoc = `mutation CancelOne { cancelFineTuneJob(id: "${SEED_JOB_IDS.contractExample}") { id } }`;
+  const hex = (text: string) => createHash('sha256').update(text).digest('hex');
+  let stack: Stack;
+  beforeAll(async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'trusted-pair-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify({ [`sha256:${hex(listDoc)}`]: listDoc, [`sha256:${hex(cancelDoc)}`]: cancelDoc }));
+    stack = await startStack({ env: { PERSISTED_DOCUMENTS: file, CACHE_ENABLED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  /** A graphql-ws `subscribe` sent by hand (graphql-ws's client will not send one without a query); its first answer. */
+  async function overSocket(payload: Record<string, unknown>): Promise<Body> {
+    const socket = new WebSocket(`${stack.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    try {
+      const answer = new Promise<Body>((resolve) => {
+        socket.on('message', (data: Buffer) => {
+          const message = JSON.parse(data.toString()) as { type: string; payload?: any };
+          if (message.type === 'connection_ack') socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload }));
+          if (message.type === 'next') resolve(message.payload as Body);
+          if (message.type === 'error') resolve({ errors: message.payload });
+        });
+        socket.on('close', (code) => resolve({ errors: [{ message: `closed ${code}` }] }));
+      });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      return await answer;
+    } finally {
+      socket.close();
+    }
+  }
+
+  const mismatched = {
+    documentId: `sha256:${hex(listDoc)}`,
+    extensions: { persistedQuery: { version: 1, sha256Hash: hex(cancelDoc) } },
+  };
+
+  it('over HTTP, a documentId with the hash of another document is BAD_USER_INPUT, nothing runs; the same document’s hash is served', async () => {
+    const post = async (body: unknown) =>
+      (await (
+        await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      ).json()) as Body;
+    const refused = await post(mismatched);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(stack.upstreamCalls()).toBe(0);
+    const agreeing = await post({ ...mismatched, extensions: { persistedQuery: { version: 1, sha256Hash: hex(listDoc) } } });
+    expect(agreeing.errors, JSON.stringify(agreeing)).toBeUndefined();
+    expect(agreeing.data!.fineTuneJobs).toMatchObject({ total: expect.any(Number) });
+  });
+
+  it('over graphql-ws, the same mismatch is BAD_USER_INPUT, nothing runs', async () => {
+    const refused = await overSocket(mismatched);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(stack.upstreamCalls()).toBe(0);
+    const agreeing = await overSocket({ ...mismatched, extensions: { persistedQuery: { version: 1, sha256Hash: hex(listDoc) } } });
+    expect(agreeing.errors, JSON.stringify(agreeing)).toBeUndefined();
+  });
+});
