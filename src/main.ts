@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Emulator } from './emulator/index.js';
 import { createGateway } from './gateway/index.js';
+import { metricsOnPublicPort } from './gateway/ops-routes.js';
 import { createLogger } from './logging/index.js';
 import { startTracing } from './observability/tracing.js';
 
@@ -52,9 +53,10 @@ async function main(): Promise<void> {
   const gateway = createGateway({ config, logger: gatewayLogger, tracing: await startTracing(config.tracing) });
   const url = await gateway.listen();
   const browsable = url.replace('://127.0.0.1:', '://localhost:').replace('://[::1]:', '://localhost:');
+  const metricsBase = gateway.metricsUrl() ?? (metricsOnPublicPort(config.env, config.metrics) ? browsable : undefined);
   logger.info(
-    { event: 'listening', url: browsable, metrics: gateway.metricsUrl() ?? `${browsable}/metrics` },
-    `finetune-gateway ready: ${config.graphiql ? 'GraphiQL and ' : ''}GraphQL at ${browsable}/graphql, health at ${browsable}/health, readiness at ${browsable}/ready, metrics at ${gateway.metricsUrl() ?? browsable}/metrics`,
+    { event: 'listening', url: browsable, metrics: metricsBase ? `${metricsBase}/metrics` : null },
+    `finetune-gateway ready: ${config.graphiql ? 'GraphiQL and ' : ''}GraphQL at ${browsable}/graphql, health at ${browsable}/health, readiness at ${browsable}/ready${metricsBase ? `, metrics at ${metricsBase}/metrics` : ''}`,
   );
 
   let stopping = false;

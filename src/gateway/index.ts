@@ -14,7 +14,7 @@ import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/respons
 import { ResponseCache, type ResponseCacheOptions } from '../plugins/use-response-cache.js';
 import { credentials } from './auth.js';
 import { createHttpServer, listen } from './http-server.js';
-import { healthReport, opsRoutes, type LastUpstreamError } from './ops-routes.js';
+import { healthReport, METRICS_OFF, metricsOnPublicPort, opsRoutes, type LastUpstreamError } from './ops-routes.js';
 import { closeNow, shutdownGracefully } from './lifecycle.js';
 import { createSharedState } from './shared-state.js';
 import { createResponseCacheStore } from '../shared-state/response-cache.js';
@@ -194,10 +194,12 @@ export function createGateway({
     responseCache,
   });
   const metricsRoute = { metrics, token: config.metrics.token };
-  // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port.
+  // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port; in
+  // production without either, not at all (404).
+  const metricsPublic = metricsOnPublicPort(config.env, config.metrics);
   const ops = opsRoutes({
     health: () => healthReport(sources, startedAt),
-    ...(config.metrics.port === undefined && { metrics: metricsRoute }),
+    ...(metricsPublic && { metrics: metricsRoute }),
   });
   const server = createHttpServer(config.http, (request, response) => {
     if (!ops(request, response)) void yoga.requestListener(request, response);
@@ -237,6 +239,7 @@ export function createGateway({
     logger,
     metrics,
     listen: async (port = config.port, host = config.host) => {
+      if (!metricsPublic && config.metrics.port === undefined) logger.warn({ event: 'start', metrics: 'off' }, METRICS_OFF);
       if (metricsServer && config.metrics.port !== undefined)
         metricsUrl = await listen(metricsServer, config.metrics.port, config.metrics.host);
       return listen(server, port, host);

@@ -66,6 +66,18 @@ function authorized(request: IncomingMessage, token: string | undefined): boolea
   return !!match && timingSafeEqual(digest(match[1]!), digest(token));
 }
 
+/**
+ * Whether the public port answers `/metrics`. In production only with METRICS_TOKEN: operation names and upstream error
+ * codes are not for anyone who can reach the public port. With METRICS_PORT it is never on the public port.
+ */
+export function metricsOnPublicPort(env: string, metrics: { token: string | undefined; port: number | undefined }): boolean {
+  return metrics.port === undefined && (env !== 'production' || !!metrics.token);
+}
+
+/** The line told at startup when /metrics is off in production, saying how to turn it on. */
+export const METRICS_OFF =
+  '/metrics is off on the public port in production: set METRICS_TOKEN (bearer token) or METRICS_PORT (a listener of its own) to serve it';
+
 export interface OpsRoutes {
   health?: () => Record<string, unknown>;
   metrics?: { metrics: GatewayMetrics; token: string | undefined };

@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind, parse } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { createContext, type ContextDeps, type GatewayContext } from '../context.js';
@@ -84,7 +84,7 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const persistedQueries = new PersistedQueries(scopeOf, { trusted: config.persistedDocuments });
-  const observer = useOperationObserver({ metrics, logger, codes });
+  const observer = useOperationObserver({ metrics, logger, codes, trustedNames: operationNames(config.persistedDocuments?.documents) });
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
@@ -167,4 +167,16 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     persistedQueries,
     activeSubscriptions: observer.activeSubscriptions,
   };
+}
+
+/** The names of the operations in the trusted documents (undefined without them): the only names metrics label. */
+function operationNames(documents: ReadonlyMap<string, string> | undefined): ReadonlySet<string> | undefined {
+  if (!documents) return undefined;
+  const names = new Set<string>();
+  for (const text of documents.values()) {
+    for (const definition of parse(text).definitions) {
+      if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) names.add(definition.name.value);
+    }
+  }
+  return names;
 }

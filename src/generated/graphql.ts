@@ -596,8 +596,8 @@ export type Mutation = {
    * request (the multipart request spec: `operations`, `map`, then the file) with a `graphql-preflight`,
    * `apollo-require-preflight` or `x-graphql-yoga-csrf` header. The file must be JSONL (its first character `{`)
    * or ZIP (`PK\x03\x04`), by its name and by its first bytes, not empty, and at most the configured size
-   * (`UPLOAD_MAX_BYTES`): otherwise `BAD_USER_INPUT`, and nothing reaches DashScope. `description` (up to 500
-   * characters) is sent along as a form field.
+   * (`UPLOAD_MAX_BYTES`), its name at most 255 bytes (UTF-8): otherwise `BAD_USER_INPUT`, and nothing reaches DashScope.
+   * `description` (up to 500 characters, no control characters such as line breaks) is sent along as a form field.
    */
   uploadTrainingFile: TrainingFile;
 };

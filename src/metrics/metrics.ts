@@ -14,8 +14,8 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 /**
  * A client-controlled string as a bounded label: values matching `pattern` are kept, up to `max` distinct ones; any
- * other, and every new one past `max`, is `other`. The first `max` names seen win; a deployment's own operations are
- * sent from its first requests, so in practice they are the ones kept.
+ * other, and every new one past `max`, is `other`. The first `max` names admitted win: the caller says whether a new
+ * value may be admitted (`admit`), so that values anyone can send do not use up the room of the deployment's own.
  */
 export class BoundedLabel {
   private readonly seen = new Set<string>();
@@ -24,10 +24,10 @@ export class BoundedLabel {
     private readonly max: number,
   ) {}
 
-  of(value: string | null | undefined, missing = 'none'): string {
+  of(value: string | null | undefined, missing = 'none', admit = true): string {
     if (!value) return missing;
     if (this.seen.has(value)) return value;
-    if (!this.pattern.test(value) || this.seen.size >= this.max) return 'other';
+    if (!admit || !this.pattern.test(value) || this.seen.size >= this.max) return 'other';
     this.seen.add(value);
     return value;
   }

@@ -14,11 +14,14 @@ export function useOperationObserver({
   metrics,
   logger,
   codes,
+  trustedNames,
 }: {
   metrics: GatewayMetrics;
   logger: GatewayLogger;
   /** The documented error codes: an error with any other (or none) is counted as INTERNAL_SERVER_ERROR. */
   codes: ReadonlySet<string>;
+  /** With trusted documents (PERSISTED_DOCUMENTS): their operations' names, the only ones that become labels. */
+  trustedNames?: ReadonlySet<string>;
 }): Plugin & { activeSubscriptions: () => number } {
   const tallies = new WeakMap<object, OperationTally>();
   let activeSubscriptions = 0;
@@ -45,11 +48,17 @@ export function useOperationObserver({
     const errorCodes = [...new Set(errors.map((error) => codeOf(error, fallback)))];
     const transport = transportOf(context);
     const outcome = errorCodes[0] ?? 'ok';
+    const tally = tallyOf(context);
+    // A new name becomes a label only from the deployment's own operations: a trusted document's, or one that answered
+    // with the caller's credential accepted (it reached DashScope or a cache keyed by that credential). Anyone can send
+    // `query A1`, `A2`, … without a key or refused at validation: those count as `other` and use up no room.
+    const admit = trustedNames
+      ? !!operation.name && trustedNames.has(operation.name)
+      : outcome === 'ok' && hasCredential(context) && (operation.type === 'subscription' || tally.upstreamCalls + tally.cacheHits > 0);
     metrics.operation(
-      { name: metrics.operationNames.of(operation.name, 'anonymous'), type: operation.type, transport, outcome },
+      { name: metrics.operationNames.of(operation.name, 'anonymous', admit), type: operation.type, transport, outcome },
       timed ? durationMs : undefined,
     );
-    const tally = tallyOf(context);
     logger.info(
       {
         event: 'operation',
@@ -133,6 +142,16 @@ function describe(
 ): { name: string | null | undefined; type: string; requestId: string | undefined } {
   const operation = getOperationAST(document, operationName);
   return { name: operation?.name?.value ?? operationName, type: operation?.operation ?? 'unknown', requestId: currentRequestId() };
+}
+
+/** Whether the operation's context holds a usable credential (src/context.ts: `credential()` throws without one). */
+function hasCredential(context: object): boolean {
+  try {
+    (context as { credential?: () => unknown }).credential?.();
+    return typeof (context as { credential?: unknown }).credential === 'function';
+  } catch {
+    return false;
+  }
 }
 
 /** How the operation came: graphql-ws requests carry the upgrade's headers (src/gateway/websocket.ts). */

@@ -90,7 +90,7 @@ export class PersistedQueries {
     return params.query;
   }
 
-  private byDocumentId({ documentId, query }: PersistedQueryParams): string {
+  private byDocumentId({ documentId, query, extensions }: PersistedQueryParams): string {
     if (typeof documentId !== 'string') throw badUserInput('documentId must be a string.');
     if (query != null) throw badUserInput('Send either documentId or query, not both.');
     const document = this.listed(documentId);
@@ -101,6 +101,17 @@ export class PersistedQueries {
           : 'This gateway has no trusted documents.',
         false,
       );
+    }
+    // Two names for the document: running one and ignoring the other would run what the client may not have meant
+    // (and what a cache or log keyed by the hash would misreport). They must name the same document.
+    const persisted = extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+    if (persisted !== undefined) {
+      const hash = persisted?.sha256Hash;
+      const same =
+        typeof hash === 'string' &&
+        (this.listed(hash) === document || createHash('sha256').update(document).digest('hex') === hash.replace(/^sha256:/, ''));
+      if (!same)
+        throw badUserInput('documentId and extensions.persistedQuery.sha256Hash name different documents: send one, or both for the same.');
     }
     return document;
   }

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -212,5 +216,172 @@ describe('forward mode over graphql-ws: connectionParams named as the HTTP heade
     );
     expect(ws.errors?.[0]?.extensions?.code, JSON.stringify(ws)).toBe('BAD_USER_INPUT');
     expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+describe('metrics: the operation_name label cannot be used up by callers the gateway refuses', () => {
+  const KEY = `Bearer ${DEMO_ACCOUNT.apiKey}`;
+  const names = async (url: string) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return new Set([...text.matchAll(/^gateway_operations_total\{operation_name="([^"]*)"/gm)].map((m) => m[1]));
+  };
+
+  it('150 distinct names sent without a key (refused at execution or validation) leave room: a real operation with a key keeps its own name', async () => {
+    const stack = await startStack({ env: { AUTH_MODE: 'forward', CACHE_ENABLED: 'false' } });
+    try {
+      for (let i = 0; i < 150; i++) {
+        // Two of three reach execution and fail UNAUTHENTICATED; one in three fails validation (BAD_USER_INPUT).
+        const query = i % 3 === 2 ? `query A${i} { noSuchField }` : `query A${i} { fineTuneJobs(pageSize: 1) { total } }`;
+        const response = await stack.gql(query);
+        expect(response.body.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|BAD_USER_INPUT)$/);
+      }
+      // A made-up key: DashScope refuses it, so its names are no more the deployment's than the keyless ones.
+      const fake = await stack.gql('query Fake1 { fineTuneJobs(pageSize: 1) { total } }', {}, { authorization: 'Bearer sk-made-up-0000' });
+      expect(fake.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const real = await stack.gql('query RealJobs { fineTuneJobs(pageSize: 1) { total } }', {}, { authorization: KEY });
+      expect(real.body.errors, JSON.stringify(real.body)).toBeUndefined();
+      const seen = await names(stack.url);
+      expect(seen).toContain('RealJobs');
+      expect(seen).toContain('other');
+      expect([...seen].filter((name) => /^A\d+$|^Fake1$/.test(name!))).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('with trusted documents, only the manifest’s operation names become labels', async () => {
+    const listed = 'query Listed { fineTuneJobs(pageSize: 1) { total } }';
+    const id = `${createHash('sha256').update(listed).digest('hex')}`;
+    const file = join(mkdtempSync(join(tmpdir(), 'metrics-trusted-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify({ [id]: listed }));
+    const stack = await startStack({ env: { PERSISTED_DOCUMENTS: file, CACHE_ENABLED: 'false' } });
+    try {
+      const unlisted = await stack.gql('query Unlisted { fineTuneJobs(pageSize: 1) { total } }');
+      expect(unlisted.body.errors, JSON.stringify(unlisted.body)).toBeUndefined();
+      const response = await fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ documentId: id }),
+      });
+      expect(((await response.json()) as Body).errors).toBeUndefined();
+      const seen = await names(stack.url);
+      expect(seen).toContain('Listed');
+      expect(seen).not.toContain('Unlisted');
+      expect(seen).toContain('other');
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('uploads: the file name and description are bounded before anything is sent', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { CACHE_ENABLED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  async function upload(name: string, description?: string) {
+    const form = new FormData();
+    form.set(
+      'operations',
+      JSON.stringify({
+        query: 'mutation($file: File!, $description: String) { uploadTrainingFile(file: $file, description: $description) { filename } }',
+        variables: { file: null, description },
+      }),
+    );
+    form.set('map', MAP);
+    form.set('0', new Blob([JSONL]), name);
+    const response = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: PREFLIGHT, body: form });
+    return (await response.json()) as Body;
+  }
+
+  it('a file name longer than 255 bytes in UTF-8 is BAD_USER_INPUT, no upload call; 255 bytes is accepted', async () => {
+    // 86 three-byte characters + ".jsonl": 264 bytes, though only 92 characters.
+    const refused = await upload(`${'训'.repeat(86)}.jsonl`);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(refused.errors![0]!.message).toMatch(/255 bytes/);
+    expect(stack.upstreamCalls()).toBe(0);
+    const longest = `${'a'.repeat(249)}.jsonl`;
+    const accepted = await upload(longest);
+    expect(accepted.errors, JSON.stringify(accepted)).toBeUndefined();
+    expect(accepted.data!.uploadTrainingFile.filename).toBe(longest);
+  });
+
+  it.each([
+    ['a line break', 'training set\r\nX-Injected: 1'],
+    ['a NUL', 'set\u0000one'],
+    ['an escape sequence', 'set \u001b[31mred'],
+    ['too many characters', 'd'.repeat(501)],
+  ])('a description with %s is BAD_USER_INPUT naming it, no upload call', async (_what, description) => {
+    const refused = await upload('a.jsonl', description);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'description' });
+    expect(stack.upstreamCalls()).toBe(0);
+  });
+});
+
+describe('trusted documents: documentId and an Apollo persistedQuery hash must name the same document', () => {
+  const listDoc = 'query ListTwo { fineTuneJobs(pageSize: 2) { total } }';
+  const cancelDoc = `mutation CancelOne { cancelFineTuneJob(id: "${SEED_JOB_IDS.contractExample}") { id } }`;
+  const hex = (text: string) => createHash('sha256').update(text).digest('hex');
+  let stack: Stack;
+  beforeAll(async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'trusted-pair-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify({ [`sha256:${hex(listDoc)}`]: listDoc, [`sha256:${hex(cancelDoc)}`]: cancelDoc }));
+    stack = await startStack({ env: { PERSISTED_DOCUMENTS: file, CACHE_ENABLED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.emulator.resetStats());
+
+  /** A graphql-ws `subscribe` sent by hand (graphql-ws's client will not send one without a query); its first answer. */
+  async function overSocket(payload: Record<string, unknown>): Promise<Body> {
+    const socket = new WebSocket(`${stack.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    try {
+      const answer = new Promise<Body>((resolve) => {
+        socket.on('message', (data: Buffer) => {
+          const message = JSON.parse(data.toString()) as { type: string; payload?: any };
+          if (message.type === 'connection_ack') socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload }));
+          if (message.type === 'next') resolve(message.payload as Body);
+          if (message.type === 'error') resolve({ errors: message.payload });
+        });
+        socket.on('close', (code) => resolve({ errors: [{ message: `closed ${code}` }] }));
+      });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      return await answer;
+    } finally {
+      socket.close();
+    }
+  }
+
+  const mismatched = {
+    documentId: `sha256:${hex(listDoc)}`,
+    extensions: { persistedQuery: { version: 1, sha256Hash: hex(cancelDoc) } },
+  };
+
+  it('over HTTP, a documentId with the hash of another document is BAD_USER_INPUT, nothing runs; the same document’s hash is served', async () => {
+    const post = async (body: unknown) =>
+      (await (
+        await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      ).json()) as Body;
+    const refused = await post(mismatched);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(stack.upstreamCalls()).toBe(0);
+    const agreeing = await post({ ...mismatched, extensions: { persistedQuery: { version: 1, sha256Hash: hex(listDoc) } } });
+    expect(agreeing.errors, JSON.stringify(agreeing)).toBeUndefined();
+    expect(agreeing.data!.fineTuneJobs).toMatchObject({ total: expect.any(Number) });
+  });
+
+  it('over graphql-ws, the same mismatch is BAD_USER_INPUT, nothing runs', async () => {
+    const refused = await overSocket(mismatched);
+    expect(refused.data ?? null, JSON.stringify(refused)).toBeNull();
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(stack.upstreamCalls()).toBe(0);
+    const agreeing = await overSocket({ ...mismatched, extensions: { persistedQuery: { version: 1, sha256Hash: hex(listDoc) } } });
+    expect(agreeing.errors, JSON.stringify(agreeing)).toBeUndefined();
   });
 });

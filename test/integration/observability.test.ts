@@ -226,6 +226,29 @@ describe('/metrics protection', () => {
     expect(text).not.toContain(TOKEN);
   });
 
+  it('in production without METRICS_TOKEN or METRICS_PORT, the public port answers /metrics 404 and startup says how to enable it', async () => {
+    const logs = captureLogs();
+    const open = await startStack({ env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' }, logs });
+    try {
+      const response = await fetch(`${open.url}/metrics`);
+      expect(response.status).toBe(404);
+      expect(await response.text()).not.toContain('gateway_');
+      const told = logs.records().filter((record) => record.metrics === 'off');
+      expect(told).toHaveLength(1);
+      expect(told[0]!.msg).toMatch(/METRICS_TOKEN/);
+      expect(told[0]!.msg).toMatch(/METRICS_PORT/);
+    } finally {
+      await open.close();
+    }
+    const tokened = await startStack({ env: { NODE_ENV: 'production', METRICS_TOKEN: TOKEN } });
+    try {
+      expect((await fetch(`${tokened.url}/metrics`)).status).toBe(401);
+      expect(await scrape(tokened.url, { authorization: `Bearer ${TOKEN}` })).toContain('gateway_operations_total');
+    } finally {
+      await tokened.close();
+    }
+  });
+
   it('with METRICS_PORT, serves /metrics on its own loopback listener only', async () => {
     const separate = await startStack({ env: { METRICS_PORT: '0' } });
     try {

@@ -105,12 +105,30 @@ describe('deploy/ manifests', () => {
     expect(config.NODE_ENV).toBe('production');
   });
 
+  it('serves /metrics on a port of its own (METRICS_PORT), named `metrics`, scraped in the cluster and never in the Service', () => {
+    const metricsPort = Number(config.METRICS_PORT);
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(metricsPort).not.toBe(Number(config.PORT));
+    // The loopback default would leave Prometheus nothing to scrape from outside the pod.
+    expect(config.METRICS_HOST).toBe('0.0.0.0');
+    expect(container.ports.find((p: Manifest) => p.name === 'metrics')?.containerPort).toBe(metricsPort);
+    const annotations = deployment.spec.template.metadata.annotations ?? {};
+    if (annotations['prometheus.io/port']) expect(Number(annotations['prometheus.io/port'])).toBe(metricsPort);
+    const service = one('Service');
+    for (const port of service.spec.ports) {
+      expect(port.targetPort).not.toBe('metrics');
+      expect(port.targetPort).not.toBe(metricsPort);
+      expect(port.port).not.toBe(metricsPort);
+    }
+  });
+
   it('ties the Service, the autoscaler and the disruption budget to the Deployment', () => {
     const labels = deployment.spec.template.metadata.labels;
     expect(deployment.spec.selector.matchLabels).toEqual(labels);
     const service = one('Service');
     expect(service.spec.selector).toEqual(labels);
     expect(container.ports.map((p: Manifest) => p.name)).toContain(service.spec.ports[0].targetPort);
+    expect(service.spec.ports.map((p: Manifest) => p.targetPort)).toEqual(['http']);
     const hpa = one('HorizontalPodAutoscaler');
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
     const pdb = one('PodDisruptionBudget');

@@ -5,6 +5,9 @@ import { sniff, typeByName, type StreamedFile, type UploadRules } from './upload
 /** Leading bytes read, at most, to tell a file's type (JSONL may start with a BOM and blank lines). */
 const MAX_HEAD_BYTES = 64 * 1024;
 
+/** A file name's length, at most, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+
 const kindName = { jsonl: 'JSONL', zip: 'ZIP' } as const;
 
 export interface CheckedUpload {
@@ -22,6 +25,9 @@ export interface CheckedUpload {
  */
 export async function checkUpload(file: StreamedFile, rules: UploadRules): Promise<CheckedUpload> {
   const name = JSON.stringify(file.name.slice(0, 128));
+  // Most file systems' limit, and DashScope's to keep: a longer name is the client's mistake or an attack on logs.
+  if (Buffer.byteLength(file.name, 'utf8') > MAX_NAME_BYTES)
+    throw badUserInput(`The file name ${name}… is longer than ${MAX_NAME_BYTES} bytes (UTF-8), the most allowed.`, 'file');
   const allowed = rules.types.map((t) => `.${t}`).join(' or ');
   const type = typeByName(file.name);
   if (!type || !rules.types.includes(type))

@@ -9,6 +9,8 @@ import { byDeadline, cutOffCause, type CutOff } from '../writes.js';
 
 export const MAX_PAGE_SIZE = 100;
 const MAX_DESCRIPTION = 500;
+// eslint-disable-next-line no-control-regex -- the characters refused
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 const fileOf: UpstreamRead<string, TrainingFileRecord> = {
   name: 'trainingFile',
@@ -54,6 +56,9 @@ export const Mutation: MutationResolvers = {
     const credential = ctx.credential();
     if (description != null && description.length > MAX_DESCRIPTION)
       throw badUserInput(`description is at most ${MAX_DESCRIPTION} characters.`, 'description');
+    // Sent on as a form field and shown in DashScope's console and in logs: no line breaks or other control characters.
+    if (description != null && CONTROL.test(description))
+      throw badUserInput('description must not contain control characters (line breaks, tabs, …).', 'description');
     // Everything about the file is checked on its first bytes, before DashScope is called at all.
     const checked = await checkUpload(file, ctx.uploads);
     const write = ctx.client
