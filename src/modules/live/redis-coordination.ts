@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createRedisClient, describeRedisError, type SharedRedis } from '../../shared-state/redis.js';
+import { createRedisClient, describeRedisError, execAll, type SharedRedis } from '../../shared-state/redis.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import type { Credential } from '../../upstream/dashscope/index.js';
 import type { Watched } from './job-watch.js';
@@ -136,11 +136,12 @@ export class RedisPollCoordination implements PollCoordination {
         const message = JSON.stringify({ origin: this.origin, at, value });
         redis
           .run('live publish', (client) =>
-            client
-              .multi()
-              .set(last, message, 'PX', leaseMs * 10)
-              .publish(channel, message)
-              .exec(),
+            execAll(
+              client
+                .multi()
+                .set(last, message, 'PX', leaseMs * 10)
+                .publish(channel, message),
+            ),
           )
           .catch((error: unknown) => {
             shared = undefined;
