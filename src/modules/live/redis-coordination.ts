@@ -25,6 +25,8 @@ export interface RedisCoordinationOptions {
   redis: SharedRedis;
   leaseMs: number;
   log: { warn(message: string): void; info(message: string): void };
+  /** Each time Redis stops answering and this replica starts polling for its own subscribers (for a counter). */
+  onFallBack?: () => void;
 }
 
 /** Takes or renews the lease; when another replica holds it, answers its last shared value instead. */
@@ -192,9 +194,15 @@ export class RedisPollCoordination implements PollCoordination {
     this.subscriber.unsubscribe(channel).catch(() => undefined);
   }
 
+  /** True while Redis cannot coordinate and this replica polls for its own subscribers (for a gauge). */
+  get pollingLocally(): boolean {
+    return this.fallingBack;
+  }
+
   private fallBack(error: unknown): void {
     if (this.fallingBack) return;
     this.fallingBack = true;
+    this.options.onFallBack?.();
     this.options.log.warn(
       `Live subscriptions: Redis unavailable (${describeRedisError(error)}); each replica polls for its own subscribers until it returns`,
     );
