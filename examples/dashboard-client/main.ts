@@ -26,7 +26,8 @@ if (shown) {
   console.log(`job ${shown.id}: ${fineTuneJob?.status}, ${fineTuneJob?.checkpoints?.length ?? 0} checkpoints, cost ${cost}`);
 }
 
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-demo'] };
+// A text model: DashScope requires the three hyper-parameters that drive its cost (the gateway refuses a create without).
+const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-demo'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
 const idempotencyKey = `dashboard-example-${Date.now()}`;
 const created = (await execute(options, CreateJob, { input, idempotencyKey })).createFineTuneJob;
 const again = (await execute(options, CreateJob, { input, idempotencyKey })).createFineTuneJob;

@@ -114,8 +114,16 @@ function requestFor(
     if (typeof value === 'string' && name !== 'accept') headers.set(name, value);
   }
   for (const name of PARAM_HEADERS) {
-    const value = connectionParams?.[name] ?? connectionParams?.[name.replace(/(^|-)\w/g, (c) => c.toUpperCase())];
-    if (value === undefined) continue;
+    // Any spelling, as HTTP header names: a client writing the documented `X-DashScope-WorkSpace` must not have its
+    // workspace dropped (the operation would act in the key's default workspace, which it did not ask for).
+    const values = new Set(
+      Object.entries(connectionParams ?? {})
+        .filter(([key, value]) => key.toLowerCase() === name && value !== undefined)
+        .map(([, value]) => value),
+    );
+    if (values.size === 0) continue;
+    if (values.size > 1) throw badUserInput(`connectionParams holds ${name} twice (in two spellings) with two values.`);
+    const [value] = values;
     try {
       if (typeof value !== 'string') throw new TypeError();
       headers.set(name, value);

@@ -121,6 +121,13 @@ function decide(
       part,
       visitWithTypeInfo(typeInfo, {
         Field(field) {
+          // The cache finds which jobs an answer holds by their `__typename` and `id` in it (what invalidation is keyed
+          // by), and strips its own copies of them only where `__typename` is there: a directive that can leave either
+          // out (`id @skip(if: true)`) would keep an answer no delete finds, and let `__responseCacheId` out.
+          if ((field.name.value === '__typename' || field.name.value === 'id') && field.directives?.length) {
+            cacheable = false;
+            return false;
+          }
           if (field.name.value === '__typename') return;
           const parent = typeInfo.getParentType();
           if (!parent || !allowed.has(`${parent.name}.${field.name.value}`)) {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { getOperationAST, Kind, type DocumentNode, type TypeNode } from 'graphql';
+import { getOperationAST, Kind, visit, type DocumentNode, type OperationDefinitionNode, type TypeNode, type VariableNode } from 'graphql';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
 import { GatewayError } from '../errors/index.js';
 import { StreamedFile } from '../modules/training-file/upload.js';
@@ -82,6 +82,9 @@ function parseMultipart(request: Request, limits: MultipartLimits): Promise<Grap
   try {
     parser = busboy({
       headers: { 'content-type': request.headers.get('content-type') ?? '' },
+      // Browsers, undici and every upload client send a file name as raw UTF-8 in `filename="…"`; busboy's default
+      // (Latin-1) would hand the upstream a garbled name ("è®­ç»\x83" for "训练").
+      defParamCharset: 'utf8',
       // No `parts` limit: busboy counts the closing delimiter against it. Fields and files bound the parts.
       limits: { fieldSize: limits.maxFieldBytes, fields: 2, files: 1, fileSize: limits.maxFileBytes + 1, headerPairs: 20 },
     });
@@ -185,6 +188,18 @@ function parseMultipart(request: Request, limits: MultipartLimits): Promise<Grap
   });
 }
 
+/** How many times the operation (with the document's fragments) passes `$variable` to an argument or directive. */
+function usesOf(operation: OperationDefinitionNode, document: DocumentNode, variable: string): number {
+  let uses = 0;
+  const visitor = {
+    VariableDefinition: () => false,
+    Variable: (node: VariableNode) => void (node.name.value === variable && uses++),
+  };
+  visit(operation, visitor);
+  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) visit(definition, visitor);
+  return uses;
+}
+
 function namedType(type: TypeNode): string {
   return type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type);
 }
@@ -203,15 +218,16 @@ export function useMultipartUpload(limits: MultipartLimits): Plugin<{ request: R
       if (!upload) return;
       const operation = getOperationAST(args.document as DocumentNode, args.operationName as string | undefined);
       const declared = operation?.variableDefinitions?.find((d) => d.variable.name.value === upload.variable);
-      if (!declared || namedType(declared.type) !== 'File') {
+      const refuse = (message: string) => {
         upload.file.discard();
-        setResultAndStopExecution({
-          errors: [
-            malformed(`The file is mapped to $${upload.variable}, which the operation does not declare as a File: it would never be read.`),
-          ],
-        });
-        return;
-      }
+        setResultAndStopExecution({ errors: [malformed(message)] });
+      };
+      if (!operation || !declared || namedType(declared.type) !== 'File')
+        return refuse(`The file is mapped to $${upload.variable}, which the operation does not declare as a File: it would never be read.`);
+      // A request body is read once: a second field given the same file would fail mid-operation (an internal error)
+      // after the first had already uploaded it. Refused before anything runs.
+      if (usesOf(operation, args.document as DocumentNode, upload.variable) > 1)
+        return refuse(`The file in $${upload.variable} may be passed to one field only, once: a request body is read once.`);
       // A resolver that never read it (an error before, a skipped field): its bytes are drained so the request ends.
       return { onExecuteDone: () => upload.file.discard() };
     },

@@ -41,6 +41,8 @@ interface Watch {
   generation: number;
   jobs: number;
   allTerminal: boolean;
+  /** The ids of the jobs it completed: what its answer is indexed by, whatever the answer shows of them. */
+  ids: Set<string>;
 }
 
 /**
@@ -64,8 +66,8 @@ export class ResponseCache {
   private readonly scopes = new WeakMap<object, string | null>();
   /** Answers the store handed back: an execution that returns one of them was served from the cache. */
   private readonly served = new WeakSet<object>();
-  /** Answers that met every condition while executing; `shouldCacheResult` keeps only these. */
-  private readonly approved = new WeakSet<object>();
+  /** Answers that met every condition while executing, with the ids of their jobs; `shouldCacheResult` keeps only these. */
+  private readonly approved = new WeakMap<object, ReadonlySet<string>>();
   /** Requests whose answer may not be kept by anyone. */
   private readonly uncacheable = new WeakSet<Request>();
   /**
@@ -78,7 +80,12 @@ export class ResponseCache {
   constructor(private readonly options: ResponseCacheOptions) {
     const { store } = options;
     this.store = {
-      set: (key, answer, entities, ttl) => store.set(key, answer, entities, ttl),
+      // Indexed by every job the execution completed too, not only by those envelop finds in the answer (by their
+      // `__typename` and `id` there): `invalidateJob` must find every kept answer that holds the job.
+      set: (key, answer, entities, ttl) => {
+        const jobs = [...(this.approved.get(answer) ?? [])].map((id) => ({ typename: JOB_TYPE, id }));
+        return store.set(key, answer, [...entities, ...jobs], ttl);
+      },
       get: async (key) => {
         const answer = await store.get(key);
         if (answer) this.served.add(answer);
@@ -155,7 +162,7 @@ export class ResponseCache {
         if (getOperationAST(document, operationName)?.operation === OperationTypeNode.MUTATION)
           return { onExecuteDone: () => Promise.all(this.invalidations).then(() => undefined) };
         if (!scopeFor(context) || !isCacheableOperation(schema, document, operationName)) return;
-        const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true };
+        const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true, ids: new Set() };
         const named = event(getOperationAST(document, operationName)?.name?.value);
         this.watches.set(context, watch);
         return {
@@ -164,7 +171,7 @@ export class ResponseCache {
             if (this.served.has(result)) return this.options.onHit?.(named);
             this.options.onMiss?.(named);
             const unchanged = watch.generation === this.generation;
-            if (unchanged && watch.jobs > 0 && watch.allTerminal && !result.errors?.length) this.approved.add(result);
+            if (unchanged && watch.jobs > 0 && watch.allTerminal && !result.errors?.length) this.approved.set(result, watch.ids);
           },
         };
       },
@@ -204,7 +211,9 @@ export class ResponseCache {
       const watch = typeof context === 'object' && context !== null ? this.watches.get(context) : undefined;
       if (watch) {
         watch.jobs++;
-        if ((value as { isTerminal?: unknown } | null)?.isTerminal !== true) watch.allTerminal = false;
+        const job = value as { isTerminal?: unknown; id?: unknown } | null;
+        if (job?.isTerminal !== true) watch.allTerminal = false;
+        if (typeof job?.id === 'string') watch.ids.add(job.id);
       }
       return previous ? previous(value, context, info) : true;
     };

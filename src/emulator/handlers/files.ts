@@ -71,7 +71,8 @@ export const upload: Handler = ({ account, req }, state) =>
     const invalid = (message: string) => openAiError(400, message, 'invalid_request_error', 'invalid_parameter_error');
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { files: 1, fields: 10, fieldSize: 4096 } });
+      // File names arrive as raw UTF-8, as DashScope reads them (busboy's default is Latin-1).
+      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 10, fieldSize: 4096 } });
     } catch {
       req.resume();
       return resolve(invalid('The request is not multipart/form-data.'));

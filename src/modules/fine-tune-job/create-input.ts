@@ -28,6 +28,8 @@ const hasControlChars = (value: unknown): boolean =>
   typeof value === 'string'
     ? CONTROL.test(value)
     : typeof value === 'object' && value !== null && Object.entries(value).some(([k, v]) => CONTROL.test(k) || hasControlChars(v));
+const hasProtoKey = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && Object.entries(value).some(([k, v]) => k === '__proto__' || hasProtoKey(v));
 const text = (max: number) =>
   z
     .string()
@@ -204,6 +206,10 @@ function checkCombination(input: z.infer<typeof inputModel>): void {
 
 /** Checks a create input before anything goes upstream; the first problem becomes a BAD_USER_INPUT naming its field. */
 export function parseCreateInput(input: CreateFineTuneJobInput): CreateJobInput {
+  // Checked on the input as given: parsing rebuilds objects, and a rebuilt object silently loses an own "__proto__" key
+  // (the assignment sets its prototype), so the job would be created without a part of what was asked for.
+  for (const field of RL_FIELDS)
+    if (hasProtoKey(input[field])) throw refuse(`input.${field}`, 'must not hold a "__proto__" key (it cannot be sent as given)');
   const result = inputModel.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0]!;
