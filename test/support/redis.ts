@@ -13,8 +13,8 @@ export const REDIS_SERVER = '/usr/bin/redis-server';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * How long a process may take to log what a test waits for. Generous: a full `npm test` starts each replica (tsx
- * compiling the gateway) while every other worker runs, and on the shared 2-core machine it was seen to take more than 15 s; the
- * suites' `beforeAll` (60 s) still bounds a start that hangs.
+ * compiling the gateway) while every other worker runs, and on the shared 2-core machine that was seen to take more
+ * than 15 s; the suites' `beforeAll` (60 s) still bounds a start that hangs.
  */
 const START_TIMEOUT_MS = 40_000;
 
