@@ -448,7 +448,8 @@ async function runReplicas(count: number): Promise<void> {
     const many = await across(replicas, workload);
     const errors = one.errors + many.errors ? ` (${one.errors + many.errors} errors)` : '';
     rows.push([workload.name + errors, String(bound), fmt(one.upstreamPerOp, 2), fmt(many.upstreamPerOp, 2), fmt(one.rps), fmt(many.rps)]);
-    // Queries: each replica has its own caches until they are shared in Redis, so the bound is one process's.
+    // Queries: finished jobs and kept answers are shared in Redis; reads of what can change are shared only in flight,
+    // per process (single-flight), so the bound is one process's (docs/performance.md#across-replicas).
     const ok = many.upstreamPerOp <= bound + 0.01;
     targets.push(
       `${ok ? '✓' : '✗'} ${workload.name}: ${fmt(many.upstreamPerOp, 2)} upstream calls/op across ${count} replicas (bound ${bound}; 1 gateway ${fmt(one.upstreamPerOp, 2)})`,

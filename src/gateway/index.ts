@@ -156,12 +156,24 @@ export function createGateway({
         ttlMs: config.responseCache.ttlMs,
       })
     : undefined;
+  // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts); while
+  // Redis cannot answer, each polls for its own subscribers: the gauge and counter below say when and how often.
+  const fallbacks = metrics.counter(
+    'gateway_live_polling_fallbacks_total',
+    'Times Redis became unavailable to the live pollers, so that this replica polled for its own subscribers.',
+  );
+  const coordination =
+    redis && new RedisPollCoordination({ redis, leaseMs: config.realtime.pollerLeaseMs, log: logger, onFallBack: () => fallbacks.inc() });
+  metrics.gauge(
+    'gateway_live_polling_fallback',
+    '1 while Redis (REDIS_URL) cannot share the live pollers and this replica polls for its own subscribers; 0 otherwise.',
+    () => (coordination?.pollingLocally ? 1 : 0),
+  );
   const live = new JobWatch({
     client: dashscope,
     intervalMs: config.pollIntervalMs,
     maxPollers: config.realtime.maxPollers,
-    // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts).
-    coordination: redis && new RedisPollCoordination({ redis, leaseMs: config.realtime.pollerLeaseMs, log: logger }),
+    coordination,
   });
   const shared = {
     client: dashscope,

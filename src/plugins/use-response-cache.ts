@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { useResponseCache as useEnvelopResponseCache } from '@envelop/response-cache';
-import { getOperationAST, isObjectType, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import {
+  getOperationAST,
+  isObjectType,
+  OperationTypeNode,
+  print,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { isCacheableOperation, JOB_TYPE } from './response-cache-policy.js';
 import type { ResponseCacheStore } from './response-cache-store.js';
@@ -62,6 +70,12 @@ export class ResponseCache {
   private readonly approved = new WeakMap<object, ReadonlySet<string>>();
   /** Requests whose answer may not be kept by anyone. */
   private readonly uncacheable = new WeakSet<Request>();
+  /**
+   * Invalidations not finished yet. A shared store (Redis) invalidates asynchronously: a mutation answers only once
+   * they are done (each bounded by the store's timeout), so that a read sent to any replica after the answer cannot
+   * be served the answer the mutation made stale.
+   */
+  private readonly invalidations = new Set<Promise<void>>();
 
   constructor(private readonly options: ResponseCacheOptions) {
     const { store } = options;
@@ -88,7 +102,9 @@ export class ResponseCache {
    */
   invalidateJob(id: string): void {
     this.generation++;
-    void Promise.resolve(this.store.invalidate([{ typename: JOB_TYPE, id }])).catch(() => {});
+    const invalidation = Promise.resolve(this.store.invalidate([{ typename: JOB_TYPE, id }])).catch(() => {});
+    this.invalidations.add(invalidation);
+    void invalidation.finally(() => this.invalidations.delete(invalidation));
   }
 
   /** Answers kept now, when the store can tell (the in-memory one can), for `/health` and metrics. */
@@ -143,6 +159,8 @@ export class ResponseCache {
       onExecute: (payload) => {
         const { schema, document, operationName, contextValue } = payload.args as ExecutionArgs;
         const context = contextValue as object;
+        if (getOperationAST(document, operationName)?.operation === OperationTypeNode.MUTATION)
+          return { onExecuteDone: () => Promise.all(this.invalidations).then(() => undefined) };
         if (!scopeFor(context) || !isCacheableOperation(schema, document, operationName)) return;
         const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true, ids: new Set() };
         const named = event(getOperationAST(document, operationName)?.name?.value);

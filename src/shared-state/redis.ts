@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 /*
  * The one Redis connection of a gateway (REDIS_URL), for the state replicas share: idempotency records, the cache of
@@ -124,6 +124,18 @@ export function defineScript<R>(
   if (!(name in client)) client.defineCommand(name, { numberOfKeys, lua });
   const command = (client as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name]!;
   return (keys, args) => command.call(client, ...keys, ...args);
+}
+
+/**
+ * Executes a pipeline or MULTI and rejects with the first command's error. ioredis resolves `exec()` with a
+ * `[error, result]` pair per command, so a pipeline sent while the connection is down "succeeds" with every command
+ * failed: through `run`, that would mark Redis ready in the middle of an outage.
+ */
+export async function execAll(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
+  if (failed) throw failed[0]!;
+  return results.map(([, result]) => result);
 }
 
 /** Redis could not serve a command: down, slow past its timeout, or an error answer. */

@@ -1,27 +1,29 @@
-import { createRedisCache } from '@envelop/response-cache-redis';
+import type { Cache, CacheEntityRecord } from '@envelop/response-cache';
 import type { ExecutionResult } from 'graphql';
 import { z } from 'zod';
 import { parseStored } from './records.js';
-import type { SharedRedis } from './redis.js';
+import { execAll, type SharedRedis } from './redis.js';
 
 /*
  * The response cache's store in Redis, for replicas that share one (REDIS_URL): the `cache` option of
- * `useResponseCache` (@graphql-yoga/plugin-response-cache), built on @envelop/response-cache-redis, with what the
- * gateway needs around it:
- * - a response read back is parsed with a strict model (Redis content is untrusted input): anything else is a miss;
+ * @envelop/response-cache, the same contract as the in-memory one (src/plugins/response-cache-store.ts): answers, and
+ * per entity (`FineTuneJob:<id>`, or a bare typename) the set of answers holding it, so that invalidating an entity
+ * on any replica drops every answer holding it for all of them.
+ *
+ * Not @envelop/response-cache-redis (used before), for three reasons seen at merge: its `set` resolves even when every
+ * command of its pipeline failed (so a write during an outage counted as a success and marked Redis ready again, and
+ * the next command marked it unavailable a second time), its entity sets never expire (Redis grows for ever), and
+ * its invalidation of a bare typename runs KEYS (blocks Redis, and ignores the key prefix).
+ *
+ * - what Redis gives back is untrusted: an answer is parsed with a strict model (anything else is a miss), and an
+ *   invalidation deletes only keys of answers;
  * - Redis down or slow costs the cache, never the request: a failed read is a miss, a failed write or invalidation is
- *   dropped (and reported once per transition by SharedRedis, like every Redis failure);
- * - bounded: a response larger than `maxBytes` is not stored, and none lives longer than `maxTtlMs`.
- * Keys get the client's REDIS_KEY_PREFIX. Known limit of the library: entity sets (`Type:id` → responses) have no
- * expiry, so Redis should run with `maxmemory` and an eviction policy (docs/operations.md#redis).
+ *   dropped (SharedRedis reports the outage once per transition, like every Redis failure);
+ * - bounded: an answer larger than `maxBytes` is not stored, none lives longer than `maxTtlMs`, and an entity's set
+ *   expires `maxTtlMs` after its last addition (every answer it names is gone by then).
  */
 
-/** The Cache interface of @envelop/response-cache (the same in its versions 8 and 9). */
-export interface ResponseCacheStore {
-  set(id: string, data: ExecutionResult, entities: Iterable<{ typename: string; id?: number | string }>, ttl: number): Promise<void>;
-  get(id: string): Promise<ExecutionResult | undefined>;
-  invalidate(entities: Iterable<{ typename: string; id?: number | string }>): Promise<void>;
-}
+export type ResponseCacheStore = Cache;
 
 const ExecutionResultModel = z.strictObject({
   data: z.record(z.string(), z.unknown()).nullable().optional(),
@@ -36,28 +38,43 @@ export interface ResponseCacheStoreOptions {
   maxTtlMs?: number;
 }
 
+/** Keys, after the client's REDIS_KEY_PREFIX. */
+const ANSWER = 'response-cache:answer:';
+const answerKey = (id: string) => `${ANSWER}${id}`;
+const entityKey = ({ typename, id }: CacheEntityRecord) =>
+  id === undefined || id === null ? `response-cache:entity:${typename}` : `response-cache:entity:${typename}:${id}`;
+
 export function createResponseCacheStore(redis: SharedRedis, options: ResponseCacheStoreOptions = {}): ResponseCacheStore {
   const maxBytes = options.maxBytes ?? 256 * 1024;
   const maxTtlMs = options.maxTtlMs ?? 10 * 60_000;
-  const store = createRedisCache({
-    redis: redis.client,
-    buildRedisEntityId: (typename, id) => `response-cache:${typename}:${id}`,
-    buildRedisOperationResultCacheKey: (responseId) => `response-cache:operations:${responseId}`,
-  });
   return {
     async set(id, data, entities, ttl) {
-      if (JSON.stringify(data).length > maxBytes) return;
+      const body = JSON.stringify(data);
+      const ttlMs = Math.min(ttl, maxTtlMs);
+      if (body.length > maxBytes || !(ttlMs > 0)) return;
+      const key = answerKey(id);
       await redis
-        .run('response cache write', () => Promise.resolve(store.set(id, data, entities, Math.min(ttl, maxTtlMs))))
+        .run('response cache write', (client) => {
+          const pipeline = client.multi().set(key, body, 'PX', Math.ceil(ttlMs));
+          for (const entity of new Set([...entities].map(entityKey))) pipeline.sadd(entity, key).pexpire(entity, maxTtlMs);
+          return execAll(pipeline);
+        })
         .catch(() => {});
     },
     async get(id) {
-      // Read here rather than by the library's get, which would serve whatever JSON it finds.
-      const raw = await redis.run('response cache read', (client) => client.get(id)).catch(() => null);
+      const raw = await redis.run('response cache read', (client) => client.get(answerKey(id))).catch(() => null);
       return parseStored(ExecutionResultModel, raw) as ExecutionResult | undefined;
     },
     async invalidate(entities) {
-      await redis.run('response cache invalidation', () => Promise.resolve(store.invalidate(entities))).catch(() => {});
+      const keys = [...new Set([...entities].map(entityKey))];
+      if (keys.length === 0) return;
+      await redis
+        .run('response cache invalidation', async (client) => {
+          const members = (await execAll(keys.reduce((pipeline, key) => pipeline.smembers(key), client.pipeline()))) as string[][];
+          const answers = members.flat().filter((member) => typeof member === 'string' && member.startsWith(ANSWER));
+          await client.del(...keys, ...answers);
+        })
+        .catch(() => {});
     },
   };
 }

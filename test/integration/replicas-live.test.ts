@@ -96,6 +96,12 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
   }
 }
 
+/** A metric without labels from a replica's /metrics (0 when absent). */
+async function metric(replica: Replica, name: string): Promise<number> {
+  const text = await (await fetch(`${replica.url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
 const everyone = (followers: Follower[], status: string) => Promise.all(followers.map((f) => f.saw(status)));
 
 describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions across two replicas sharing one Redis', () => {
@@ -257,15 +263,23 @@ describe.skipIf(!redisAvailable('multi-replica subscription'))('subscriptions ac
     // Lines logged from here on (another test may have made Redis slow before).
     const marks = stack.replicas.map((replica) => replica.child.output().length);
     const since = (index: number) => stack.replicas[index]!.child.output().slice(marks[index]);
+    const fallbacks = await Promise.all(stack.replicas.map((replica) => metric(replica, 'gateway_live_polling_fallbacks_total')));
+    for (const replica of stack.replicas) expect(await metric(replica, 'gateway_live_polling_fallback')).toBe(0);
     await redis.kill();
     for (const [index] of stack.replicas.entries())
       await until(() => /"level":"warn".*Live subscriptions: Redis unavailable/.test(since(index)));
+    // Operators see the fallback (every replica polling for its own subscribers) in /metrics, not only in the log.
+    for (const [index, replica] of stack.replicas.entries()) {
+      expect(await metric(replica, 'gateway_live_polling_fallback')).toBe(1);
+      expect(await metric(replica, 'gateway_live_polling_fallbacks_total')).toBe(fallbacks[index]! + 1);
+    }
     await put(id, 'CANCELING');
     await everyone(followers, 'CANCELING');
 
     await redis.restart();
     for (const [index] of stack.replicas.entries())
       await until(() => /"level":"info".*Live subscriptions: Redis available again/.test(since(index)));
+    for (const replica of stack.replicas) expect(await metric(replica, 'gateway_live_polling_fallback')).toBe(0);
     // Replica 0 takes the lease again with nothing new to read: it must still share what it holds.
     await until(async () => (await raw.exists(`ftgw:live:job:${credentialScope({ apiKey: stack.apiKey })}:${late}:lease`)) === 1);
     const joined = await follow(stack.replicas[1]!, late, stack.apiKey);

@@ -2,7 +2,15 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
-import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
+import {
+  redisAvailable,
+  startRedis,
+  startReplicas,
+  type GraphQLBody,
+  type RedisServer,
+  type Replica,
+  type Replicas,
+} from '../support/redis.js';
 
 /*
  * Several replicas behind one load balancer share state through Redis (REDIS_URL). Real processes only: a
@@ -11,6 +19,8 @@ import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type Redis
  */
 
 const JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status } }`;
+/** A shape the response cache does not keep (`logs` can change): every read executes, through the shared job cache. */
+const EXECUTED_JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status logs(limit: 1) { total } } }`;
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name }
 }`;
@@ -46,9 +56,6 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
         UPSTREAM_RATE_PER_SECOND: String(RATE.perSecond),
         UPSTREAM_BURST: String(RATE.burst),
         UPSTREAM_RATE_MAX_WAIT_MS: String(RATE.maxWaitMs),
-        // Every read executes, so that these tests see the shared cache of finished jobs (the response cache's Redis
-        // store has its own tests: response-cache-store.test.ts).
-        RESPONSE_CACHE_ENABLED: 'false',
       },
     });
     direct = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -108,17 +115,94 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
     expect(await stack.upstreamCalls('create')).toBe(1);
   });
 
-  it('a finished job read through A is served by B without an upstream call', async () => {
+  it('a finished job read through A is served by B from the shared job cache without an upstream call', async () => {
     const id = SEED_JOB_IDS.cosyVoice;
-    expect(await a().gql(JOB, { id })).toEqual({ data: { fineTuneJob: { id, status: 'SUCCEEDED' } } });
+    const statusOf = (answer: GraphQLBody<{ fineTuneJob: { status: string } }>) => answer.data?.fineTuneJob.status;
+    expect(statusOf(await a().gql(EXECUTED_JOB, { id }))).toBe('SUCCEEDED');
     expect(await stack.upstreamCalls('get')).toBe(1);
-    expect(await b().gql(JOB, { id })).toEqual({ data: { fineTuneJob: { id, status: 'SUCCEEDED' } } });
+    expect(statusOf(await b().gql(EXECUTED_JOB, { id }))).toBe('SUCCEEDED');
     expect(await stack.upstreamCalls('get')).toBe(1);
+  });
+
+  it('a finished job answered through A is answered by B from the shared response cache without executing', async () => {
+    const id = SEED_JOB_IDS.bigUsage;
+    const query = `query SharedAnswer($id: ID!) { fineTuneJob(id: $id) { id status usageTokens } }`;
+    const first = await getGql(stack.apiKey, a(), query, { id });
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^W\/"/);
+    expect(first.headers.get('cache-control')).toBe('private, no-cache');
+    const body = await first.text();
+    const calls = await stack.upstreamCalls();
+    const hits = await responseCacheHits(b());
+
+    // B: the same answer and ETag, not executed (a hit, no upstream call)...
+    const second = await getGql(stack.apiKey, b(), query, { id });
+    expect(second.status).toBe(200);
+    expect(second.headers.get('etag')).toBe(etag);
+    expect(await second.text()).toBe(body);
+    // ...and a 304 to A's ETag.
+    const revalidated = await getGql(stack.apiKey, b(), query, { id }, { 'if-none-match': etag! });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.headers.get('etag')).toBe(etag);
+    expect(await responseCacheHits(b())).toBe(hits + 2);
+    expect(await stack.upstreamCalls()).toBe(calls);
+  });
+
+  it('a tampered response-cache entry in Redis is a miss, never served', async () => {
+    const id = SEED_JOB_IDS.wanVideo;
+    const query = `query TamperedAnswer($id: ID!) { fineTuneJob(id: $id) { id status fineTunedModel } }`;
+    const before = new Set(await direct.keys('ftgw:response-cache:answer:*'));
+    const truth = await a().gql(query, { id });
+    expect(truth.data).toMatchObject({ fineTuneJob: { id, status: 'SUCCEEDED' } });
+    const stored = await vi.waitFor(async () => {
+      const added = (await direct.keys('ftgw:response-cache:answer:*')).filter((key) => !before.has(key));
+      expect(added).toHaveLength(1);
+      return added[0]!;
+    });
+    const kept = JSON.parse((await direct.get(stored))!) as Record<string, unknown>;
+    const forged = { fineTuneJob: { id, status: 'FAILED', fineTunedModel: 'someone-elses-model' } };
+    for (const garbage of [
+      'not json at all',
+      JSON.stringify({ ...kept, data: forged, injected: 'a field no answer has' }),
+      JSON.stringify({ data: forged, errors: [{ path: ['fineTuneJob'] }] }),
+      JSON.stringify({ data: 'a string' }),
+    ]) {
+      await direct.set(stored, garbage, 'PX', 60_000);
+      const misses = await responseCacheMisses(b());
+      expect(await b().gql(query, { id })).toEqual(truth);
+      // Executed (a miss), and the garbage replaced by the answer just made.
+      expect(await responseCacheMisses(b())).toBe(misses + 1);
+      await vi.waitFor(async () => expect(await direct.get(stored)).not.toBe(garbage));
+    }
+  });
+
+  it('a delete through A invalidates the answer B keeps in the shared response cache', async () => {
+    const id = `ft-202611271000-r${Math.random().toString(16).slice(2, 5)}`;
+    await fetchOk(`${stack.emulatorUrl}/__emulator/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: stack.apiKey, job: { job_id: id, status: 'SUCCEEDED', model: 'qwen3-8b' } }),
+    });
+    const query = `query Invalidated($id: ID!) { fineTuneJob(id: $id) { id status } }`;
+    expect(await b().gql(query, { id })).toEqual({ data: { fineTuneJob: { id, status: 'SUCCEEDED' } } });
+    const hits = await responseCacheHits(b());
+    expect(await b().gql(query, { id })).toEqual({ data: { fineTuneJob: { id, status: 'SUCCEEDED' } } });
+    expect(await responseCacheHits(b())).toBe(hits + 1);
+
+    const deleted = await a().gql(`mutation($id: ID!) { deleteFineTuneJob(id: $id) { id } }`, { id });
+    expect(deleted.errors).toBeUndefined();
+    // Right after A's answer: B executes, and says what DashScope says now.
+    const after = await b().gql(query, { id });
+    expect(await responseCacheHits(b())).toBe(hits + 1);
+    expect(after.data?.fineTuneJob ?? null).toBeNull();
+    expect(after.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });
 
   it('a cached job tampered with in Redis is a miss, never served', async () => {
     const id = SEED_JOB_IDS.failed;
-    expect(await a().gql(JOB, { id })).toEqual({ data: { fineTuneJob: { id, status: 'FAILED' } } });
+    const statusOf = (answer: GraphQLBody<{ fineTuneJob: { status: string } }>) => answer.data?.fineTuneJob.status;
+    expect(statusOf(await a().gql(EXECUTED_JOB, { id }))).toBe('FAILED');
     const redisKey = `ftgw:job:${credentialScope({ apiKey: stack.apiKey })}:${id}`;
     expect(await direct.exists(redisKey)).toBe(1);
 
@@ -131,7 +215,7 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
     ]) {
       await direct.set(redisKey, garbage, 'PX', 60_000);
       const before = await stack.upstreamCalls('get');
-      expect(await b().gql(JOB, { id })).toEqual({ data: { fineTuneJob: { id, status: 'FAILED' } } });
+      expect(statusOf(await b().gql(EXECUTED_JOB, { id }))).toBe('FAILED');
       // Read again from DashScope, and the garbage gone (replaced by the job just read).
       expect(await stack.upstreamCalls('get')).toBe(before + 1);
       await vi.waitFor(async () => expect(await direct.get(redisKey)).not.toBe(garbage));
@@ -242,6 +326,27 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
     expect(await stack.upstreamCalls('create')).toBe(1);
   });
 });
+
+/** A GET of an operation (what a browser or a dashboard's poll sends), with the demo key. */
+function getGql(apiKey: string, replica: Replica, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const url = `${replica.url}/graphql?${new URLSearchParams({ query, variables: JSON.stringify(variables) })}`;
+  return fetch(url, { headers: { accept: 'application/graphql-response+json', authorization: `Bearer ${apiKey}`, ...headers } });
+}
+
+/** Response cache lookups on a replica, from its /metrics. */
+async function responseCacheLookups(replica: Replica, result: 'hit' | 'miss'): Promise<number> {
+  const text = await (await fetch(`${replica.url}/metrics`)).text();
+  const line = new RegExp(`^gateway_cache_lookups_total\\{cache="response",result="${result}"\\} (\\d+)`, 'm').exec(text);
+  return Number(line?.[1] ?? 0);
+}
+const responseCacheHits = (replica: Replica) => responseCacheLookups(replica, 'hit');
+const responseCacheMisses = (replica: Replica) => responseCacheLookups(replica, 'miss');
+
+async function fetchOk(url: string, init: RequestInit): Promise<void> {
+  const response = await fetch(url, init);
+  expect(response.status).toBe(200);
+  await response.body?.cancel();
+}
 
 /** The workspace of the emulator's account, as a job lists it. */
 async function workspaceOf(stack: Replicas): Promise<string> {

@@ -36,7 +36,11 @@ describe.skipIf(!redisAvailable('response cache store'))('the response cache sto
   it('serves on one replica what another stored, until an entity in it is invalidated anywhere', async () => {
     await stores[0]!.set('response-1', result, entities, 60_000);
     expect(await stores[1]!.get('response-1')).toEqual(result);
-    expect(await direct.pttl('ftgw:response-1')).toBeGreaterThan(50_000);
+    expect(await direct.pttl('ftgw:response-cache:answer:response-1')).toBeGreaterThan(50_000);
+    // The entity's index of answers expires too (after the longest an answer lives): Redis does not grow for ever.
+    const index = await direct.pttl('ftgw:response-cache:entity:FineTuneJob:ft-1');
+    expect(index).toBeGreaterThan(50_000);
+    expect(index).toBeLessThanOrEqual(10 * 60_000);
 
     await stores[1]!.invalidate([{ typename: 'FineTuneJob', id: 'ft-1' }]);
     expect(await stores[0]!.get('response-1')).toBeUndefined();
@@ -44,9 +48,9 @@ describe.skipIf(!redisAvailable('response cache store'))('the response cache sto
 
   it('bounds what it stores: no response above its size, none for ever', async () => {
     await stores[0]!.set('response-big', { data: { blob: 'x'.repeat(20_000) } }, [], 60_000);
-    expect(await direct.exists('ftgw:response-big')).toBe(0);
+    expect(await direct.exists('ftgw:response-cache:answer:response-big')).toBe(0);
     await stores[0]!.set('response-forever', result, entities, Infinity);
-    const ttl = await direct.pttl('ftgw:response-forever');
+    const ttl = await direct.pttl('ftgw:response-cache:answer:response-forever');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(10 * 60_000);
   });
@@ -57,17 +61,22 @@ describe.skipIf(!redisAvailable('response cache store'))('the response cache sto
     ['a response with fields no result has', JSON.stringify({ ...result, injected: true })],
     ['errors without messages', JSON.stringify({ data: null, errors: [{ path: ['x'] }] })],
   ])('treats a value tampered with in Redis (%s) as a miss, and Redis as healthy', async (_name, raw) => {
-    await direct.set('ftgw:response-tampered', raw);
+    await direct.set('ftgw:response-cache:answer:response-tampered', raw);
     expect(await stores[1]!.get('response-tampered')).toBeUndefined();
     expect(replicas[1]!.state).toBe('ready');
   });
 
   it('misses and drops writes while Redis is down, then works again once it is back', async () => {
     await server.kill();
+    const transitions: string[] = [];
+    const unsubscribe = replicas[0]!.onStateChange((state) => transitions.push(state));
     await expect(stores[0]!.get('response-1')).resolves.toBeUndefined();
     await expect(stores[0]!.set('response-2', result, entities, 60_000)).resolves.toBeUndefined();
     await expect(stores[0]!.invalidate(entities)).resolves.toBeUndefined();
     expect(replicas[0]!.state).toBe('unavailable');
+    // A write whose every command failed is a failure, not a sign that Redis is back.
+    expect(transitions).not.toContain('ready');
+    unsubscribe();
 
     await server.restart();
     await ready(replicas[0]!);

@@ -1,3 +1,4 @@
+import type { Cache } from '@envelop/response-cache';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_ACCOUNT, SEED_JOB_IDS } from '../../src/emulator/index.js';
 import { MemoryResponseCache } from '../../src/plugins/response-cache-store.js';
@@ -274,6 +275,43 @@ describe('the response cache, as the gateway is composed', () => {
       ]);
       expect(store.size).toBe(1);
     } finally {
+      await stack.close();
+    }
+  });
+
+  it('answers a mutation only once the store has invalidated what it touched (a shared store does it asynchronously)', async () => {
+    const memory = new MemoryResponseCache({ maxEntries: 10, maxBytes: 1_000_000 });
+    let invalidating!: () => void;
+    const invalidationStarted = new Promise<void>((resolve) => (invalidating = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Like the Redis store: the invalidation takes a round trip, here one the test ends when it wants.
+    const store: Cache = {
+      set: (key, answer, entities, ttl) => memory.set(key, answer, entities, ttl),
+      get: (key) => memory.get(key),
+      invalidate: async (entities) => {
+        invalidating();
+        await released;
+        memory.invalidate(entities);
+      },
+    };
+    const stack = await startStack({ env: { CACHE_ENABLED: 'false' }, responseCache: { store } });
+    try {
+      await stack.ok(JOB, { id: canceled });
+      await stack.ok(JOB, { id: canceled });
+      expect(stack.upstreamCalls('get')).toBe(1);
+      const deleted = stack.ok('mutation($id: ID!) { deleteFineTuneJob(id: $id) { deleted } }', { id: canceled }).then(() => 'answered');
+      await invalidationStarted;
+      // The delete is done upstream, the invalidation is not: no answer yet (a read sent after it would be served the
+      // job from the cache). A bounded wait for an answer that must not come.
+      const early = await Promise.race([deleted, new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
+      expect(early).toBe('waiting');
+      release();
+      expect(await deleted).toBe('answered');
+      const after = await stack.gql(JOB, { id: canceled });
+      expect(after.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    } finally {
+      release();
       await stack.close();
     }
   });

@@ -11,7 +11,12 @@ import type { FaultRule } from '../../src/emulator/types.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const START_TIMEOUT_MS = 15_000;
+/**
+ * How long a process may take to log what a test waits for. Generous: a full `npm test` starts each replica (tsx
+ * compiling the gateway) while every other worker runs, and on the shared 2-core machine that was seen to take more
+ * than 15 s; the suites' `beforeAll` (60 s) still bounds a start that hangs.
+ */
+const START_TIMEOUT_MS = 40_000;
 
 /**
  * Whether the Redis tests can run. CI installs redis-server (.ci/run) and must run them; a developer machine without

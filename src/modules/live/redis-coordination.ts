@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createRedisClient, describeRedisError, type SharedRedis } from '../../shared-state/redis.js';
+import { createRedisClient, describeRedisError, execAll, type SharedRedis } from '../../shared-state/redis.js';
 import { credentialScope } from '../../upstream/credential-scope.js';
 import type { Credential } from '../../upstream/dashscope/index.js';
 import type { Watched } from './job-watch.js';
@@ -25,6 +25,8 @@ export interface RedisCoordinationOptions {
   redis: SharedRedis;
   leaseMs: number;
   log: { warn(message: string): void; info(message: string): void };
+  /** Each time Redis stops answering and this replica starts polling for its own subscribers (for a counter). */
+  onFallBack?: () => void;
 }
 
 /** Takes or renews the lease; when another replica holds it, answers its last shared value instead. */
@@ -136,11 +138,12 @@ export class RedisPollCoordination implements PollCoordination {
         const message = JSON.stringify({ origin: this.origin, at, value });
         redis
           .run('live publish', (client) =>
-            client
-              .multi()
-              .set(last, message, 'PX', leaseMs * 10)
-              .publish(channel, message)
-              .exec(),
+            execAll(
+              client
+                .multi()
+                .set(last, message, 'PX', leaseMs * 10)
+                .publish(channel, message),
+            ),
           )
           .catch((error: unknown) => {
             shared = undefined;
@@ -191,9 +194,15 @@ export class RedisPollCoordination implements PollCoordination {
     this.subscriber.unsubscribe(channel).catch(() => undefined);
   }
 
+  /** True while Redis cannot coordinate and this replica polls for its own subscribers (for a gauge). */
+  get pollingLocally(): boolean {
+    return this.fallingBack;
+  }
+
   private fallBack(error: unknown): void {
     if (this.fallingBack) return;
     this.fallingBack = true;
+    this.options.onFallBack?.();
     this.options.log.warn(
       `Live subscriptions: Redis unavailable (${describeRedisError(error)}); each replica polls for its own subscribers until it returns`,
     );
