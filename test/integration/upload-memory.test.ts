@@ -152,7 +152,9 @@ describe('a 200 MB upload through a gateway process of its own', () => {
     }
     console.info(`stalled upstream: the client could send ${(progress.sent / 1024 / 1024).toFixed(1)} MB of 200`);
     expect(still).toBe(5);
-    expect(progress.sent).toBeLessThan(32 * 1024 * 1024);
+    // What the kernel's loopback socket buffers hold on the way (client → gateway → emulator, both directions of each
+    // socket, auto-tuned up to several MB each) is the only slack: far from the 200 MB a buffering gateway would take.
+    expect(progress.sent).toBeLessThan(64 * 1024 * 1024);
     expect(emulator.stats().byRoute['file-upload']).toBe(files + 1);
     // No progress upstream for UPSTREAM_HEADERS_TIMEOUT_MS: the gateway gives up, aborting the request mid-body.
     expect((await answer).errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
