@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GatewayMetrics } from '../metrics/metrics.js';
+import type { GatewayMetrics, MetricsSources } from '../metrics/metrics.js';
 
 /*
  * `/health` and `/metrics`, answered by the node server before yoga: no CORS, CSRF, request-id, compression or GraphQL
@@ -28,18 +28,10 @@ export interface LastUpstreamError {
   requestId: string | undefined;
 }
 
-export interface HealthSources {
+/** What /health reads: what the metrics' gauges read, and the shutdown signal and the last upstream error. */
+export interface HealthSources extends MetricsSources {
   closing: AbortSignal;
-  breakerState: () => string;
   lastUpstreamError: () => LastUpstreamError | undefined;
-  cachedJobs: () => number;
-  /** Answers held by the response cache (0 when it is off). */
-  cachedResponses: () => number;
-  /** The shared-state connection: `disabled` without REDIS_URL. */
-  redis: () => string;
-  subscriptions: () => number;
-  pollers: () => number;
-  webSockets: () => number;
 }
 
 /** `/health`'s JSON: this process, and what it knows of DashScope (which never makes it unhealthy or unready). */
