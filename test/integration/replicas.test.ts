@@ -31,7 +31,7 @@ const input = {
   hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 },
 };
 const newKey = () => `replicas-${Math.random().toString(36).slice(2)}`;
-/** The emulator's account's workspace: a second credential (same key, named workspace), so a bucket of its own. */
+/** The emulator's account's workspace: a second credential (same key, named workspace); the rate bucket is the key's. */
 const WORKSPACE_HEADER = 'x-dashscope-workspace';
 
 /** The settling window after a create that got no answer, short so the test can wait it out. */

@@ -551,8 +551,10 @@ export class DashScopeClient {
    */
   private async call<T>(credential: Credential, call: Call, read: (output: unknown) => T): Promise<T> {
     // The rate limit first: a request that waits for its token holds no bulkhead slot meanwhile.
+    // One bucket per API key, whatever the workspace: DashScope's rate quota is the key's (account's), and a bucket per
+    // workspace would let one key multiply its rate with made-up `x-dashscope-workspace` values (each call still sent).
     await this.options.rateLimiter?.acquire(
-      credentialScope(credential),
+      credentialScope({ apiKey: credential.apiKey }),
       call.signal,
       (retryAfterMs) =>
         new UpstreamError({
