@@ -46,8 +46,9 @@ export function createSharedState(config: Config, logger: GatewayLogger): Shared
   });
   const warn = (message: string) => logger.warn(message);
   const { connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs } = config.upstream;
-  // Longer than any attempt lasts (a search of a few pages and a create, each bounded by the upstream timeouts, with
-  // retries), plus the settling window: a key is taken over only from a replica that is surely gone.
+  // Longer than an attempt usually lasts (a search of a few pages and a create, each bounded by the upstream timeouts,
+  // with retries), plus the settling window; a live attempt renews its claim anyway, so this is how long a dead
+  // replica's keys stay claimed.
   const pendingTtlMs = Math.max(60_000, 4 * (connectTimeoutMs + headersTimeoutMs + bodyTimeoutMs) + config.createSettleMs);
   const stores = { redis, pendingTtlMs, waitMs: config.operationDeadlineMs, warn };
   return {

@@ -1,4 +1,8 @@
+import { setTimeout as pause } from 'node:timers/promises';
+import { z } from 'zod';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
+import { SharedIdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
+import { SharedRedis } from '../../src/shared-state/redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
 
@@ -181,5 +185,54 @@ describe.skipIf(!redisAvailable('attack on replicas'))('attacks on two replicas 
       expect(job.data?.fineTuneJob ?? null).toBeNull();
       expect(job.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     }
+  });
+});
+
+describe.skipIf(!redisAvailable('idempotency claim'))('an idempotency claim in Redis while its attempt is slow', () => {
+  let server: RedisServer;
+  let replicas: SharedRedis[];
+  beforeAll(async () => {
+    server = await startRedis();
+    const config = { url: server.url, keyPrefix: 'ftgw:', commandTimeoutMs: 1_000, connectTimeoutMs: 1_000 };
+    replicas = [new SharedRedis(config), new SharedRedis(config)];
+    await Promise.all(
+      replicas.map(
+        (redis) =>
+          new Promise<void>((resolve) => {
+            if (redis.state === 'ready') resolve();
+            redis.onStateChange((state) => state === 'ready' && resolve());
+          }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all((replicas ?? []).map((redis) => redis.close()));
+    await server?.stop();
+  });
+
+  it('is kept while its attempt runs longer than the claim lifetime: another replica never creates a second job', async () => {
+    const pendingTtlMs = 300;
+    const [a, b] = replicas.map(
+      (redis) => new SharedIdempotencyStore({ redis, kind: 'job', model: z.strictObject({ id: z.string() }), pendingTtlMs, waitMs: 5_000 }),
+    );
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    // A's attempt outlives its claim's lifetime (a slow search, rate-limit waits, a slow create): still alive.
+    const first = a!.run('tenant', 'key-1', { n: 1 }, async () => {
+      await gate;
+      return { id: 'ft-a' };
+    });
+    // Time is what is under test: the claim would have expired three times over.
+    await pause(pendingTtlMs * 3);
+    let createdOnB = 0;
+    const retry = b!.run('tenant', 'key-1', { n: 1 }, () => {
+      createdOnB++;
+      return Promise.resolve({ id: 'ft-b' });
+    });
+    await pause(pendingTtlMs);
+    open();
+    expect(await first).toEqual({ id: 'ft-a' });
+    expect(await retry).toEqual({ id: 'ft-a' });
+    expect(createdOnB).toBe(0);
   });
 });

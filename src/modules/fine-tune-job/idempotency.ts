@@ -210,6 +210,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1`;
 
+/** Extends the claim's lifetime (ARGV[2] ms) if it is still exactly ARGV[1]: only its own attempt keeps it alive. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`;
+
 /** How often a duplicate polls for the attempt another replica is making. */
 const POLL_MS = 100;
 
@@ -222,9 +227,9 @@ export interface SharedIdempotencyStoreOptions<T> {
   /** As IdempotencyStoreOptions.settleMs. */
   settleMs?: number;
   /**
-   * How long a key stays claimed by an attempt that has not finished: longer than any attempt can last (search,
-   * create, their timeouts) plus `settleMs`, so a live attempt is never taken over; a replica that died mid-attempt
-   * frees its keys when it runs out, and the next attempt then searches before it creates.
+   * How long a key stays claimed by an attempt that has not finished: the attempt renews it every third of that while
+   * it runs, so a live attempt is never taken over however long it lasts; a replica that died mid-attempt frees its
+   * keys when it runs out, and the next attempt then searches before it creates.
    */
   pendingTtlMs: number;
   /** How long a duplicate waits for the attempt another replica is making, before it answers CONFLICT (retryable). */
@@ -247,10 +252,12 @@ export class SharedIdempotencyStore<T extends object> implements Idempotency<T> 
   /** Duplicates within this process share one attempt, and one round of Redis commands. */
   private readonly local = new Map<string, { fingerprint: string; result: Promise<T> }>();
   private readonly compareAndSet: (keys: string[], args: Array<string | number>) => Promise<number>;
+  private readonly renew: (keys: string[], args: Array<string | number>) => Promise<number>;
   private readonly ResultModel: z.ZodType<{ state: 'done'; fingerprint: string; value: T }>;
 
   constructor(private readonly options: SharedIdempotencyStoreOptions<T>) {
     this.compareAndSet = defineScript<number>(options.redis.client, 'ftgwIdempotencyCas', COMPARE_AND_SET, 1);
+    this.renew = defineScript<number>(options.redis.client, 'ftgwIdempotencyRenew', RENEW, 1);
     this.ResultModel = z.strictObject({ state: z.literal('done'), fingerprint: fingerprintField, value: options.model });
   }
 
@@ -331,9 +338,22 @@ export class SharedIdempotencyStore<T extends object> implements Idempotency<T> 
     const startedAt = Date.now();
     const { ambiguousSince } = pending;
     let value: T;
+    // The claim is renewed while the attempt runs: an attempt can outlast `pendingTtlMs` (rate-limit waits of up to
+    // UPSTREAM_RATE_MAX_WAIT_MS per call, a search of several pages with retries, a slow create), and a claim that
+    // expired under a live attempt let another replica claim the key, search before the job existed and create a
+    // second one. A replica that dies stops renewing, so its keys are still freed after `pendingTtlMs`.
+    const { pendingTtlMs } = this.options;
+    const renewal = setInterval(
+      () => {
+        this.redis('renew the claim', () => this.renew([id], [claim, pendingTtlMs])).catch(() => {});
+      },
+      Math.max(1, Math.floor(pendingTtlMs / 3)),
+    );
+    renewal.unref();
     try {
       value = await create(ambiguousSince === undefined ? {} : { ambiguousSince });
     } catch (error) {
+      clearInterval(renewal);
       // As in IdempotencyStore: once ambiguous, always ambiguous; a failure that cannot have created frees the key.
       if (ambiguousSince !== undefined || classes.mayHaveCreated(error)) {
         const settleMs = this.options.settleMs ?? 0;
@@ -348,6 +368,7 @@ export class SharedIdempotencyStore<T extends object> implements Idempotency<T> 
       } else this.release(id, claim, '', 0);
       throw error;
     }
+    clearInterval(renewal);
     this.release(id, claim, JSON.stringify({ state: 'done', fingerprint: pending.fingerprint, value }), IDEMPOTENCY_TTL_MS);
     return value;
   }
