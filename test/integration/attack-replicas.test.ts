@@ -49,6 +49,8 @@ describe.skipIf(!redisAvailable('attack on replicas'))('attacks on two replicas 
         UPSTREAM_RATE_MAX_WAIT_MS: String(RATE.maxWaitMs),
       },
     });
+    // A replica answers before its Redis connection is up; a keyed create is refused (retryable) until then.
+    for (const replica of stack.replicas) await replica.child.logged(/Redis at .* ready/);
   }, 60_000);
   afterAll(async () => {
     await stack?.close();
