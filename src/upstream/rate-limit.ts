@@ -65,7 +65,9 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1])
 local at = tonumber(state[2])
-if tokens == nil or at == nil or tokens > burst then tokens = burst; at = now end
+-- What Redis holds is untrusted: a state no reservation could have made (more than the burst, a debt deeper than the
+-- longest wait, a time to come) is as good as none. Refusals do not renew the expiry: such a state would last for ever.
+if tokens == nil or at == nil or tokens > burst or tokens < -(maxWait * rate / 1000) - 1 or at > now + 60000 then tokens = burst; at = now end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000) - 1
 local wait = 0
 if tokens < 0 then wait = math.ceil(-tokens * 1000 / rate) end

@@ -1,8 +1,10 @@
 import { setTimeout as pause } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
 import { SharedIdempotencyStore } from '../../src/modules/fine-tune-job/idempotency.js';
 import { SharedRedis } from '../../src/shared-state/redis.js';
+import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
 
@@ -159,6 +161,18 @@ describe.skipIf(!redisAvailable('attack on replicas'))('attacks on two replicas 
     expect(refused.length).toBeGreaterThanOrEqual(5);
     expect(await stack.upstreamCalls()).toBeLessThanOrEqual(RATE.burst + RATE.perSecond * 2);
   });
+  it('does not let a bucket written into Redis by someone else refuse a key for ever', async () => {
+    // What Redis holds is untrusted: a debt no request could have run up, and no expiry.
+    const direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      await direct.hset(`ftgw:ratelimit:${credentialScope({ apiKey: TENANT_B })}`, 'tokens', '-1e12', 'at', String(Date.now()));
+    } finally {
+      direct.disconnect();
+    }
+    const answer = await stack.replicas[0]!.gql(PAGE, { size: 1 }, as(TENANT_B));
+    expect(answer.errors).toBeUndefined();
+  });
+
   it('never answers a key made under one workspace to the same API key under another workspace', async () => {
     const key = newKey();
     const made = await stack.replicas[0]!.gql<CreatedData>(CREATE, { input, key });
