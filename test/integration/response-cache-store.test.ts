@@ -79,7 +79,8 @@ describe.skipIf(!redisAvailable('response cache store'))('the response cache sto
     unsubscribe();
 
     await server.restart();
-    await ready(replicas[0]!);
+    // Both connections: the second one reads below (a miss while it is still reconnecting).
+    await Promise.all(replicas.map(ready));
     await stores[0]!.set('response-3', result, entities, 60_000);
     expect(await stores[1]!.get('response-3')).toEqual(result);
   });
