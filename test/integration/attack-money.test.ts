@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/gateway/index.js';
-import { errorOf, jobsNamed, type GqlResponse } from '../support/creates.js';
+import { errorOf, type GqlResponse, jobsNamed, TEXT_JOB_INPUT } from '../support/creates.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { graphqlWs } from '../support/transports.js';
 
@@ -13,7 +13,7 @@ import { graphqlWs } from '../support/transports.js';
 const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
   createFineTuneJob(input: $input, idempotencyKey: $key) { id name model hyperParameters { raw } }
 }`;
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
+const input = TEXT_JOB_INPUT;
 const newKey = () => `attack-${Math.random().toString(36).slice(2)}`;
 
 describe('attack: one intent, two paid jobs', () => {

@@ -6,6 +6,7 @@ import { SharedIdempotencyStore } from '../../src/modules/fine-tune-job/idempote
 import { SharedRedis } from '../../src/shared-state/redis.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEYED_CREATE, TEXT_JOB_INPUT } from '../support/creates.js';
 import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
 
 /*
@@ -13,15 +14,9 @@ import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type Redis
  * accounts (two tenants in forward mode) and two gateways. Each test names the rule it holds.
  */
 
-const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
-  createFineTuneJob(input: $input, idempotencyKey: $key) { id name }
-}`;
+const CREATE = KEYED_CREATE;
 const PAGE = `query($size: Int!) { fineTuneJobs(page: 1, pageSize: $size) { total } }`;
-const input = {
-  model: 'qwen3-8b',
-  trainingDatasets: [{ fileId: 'file-ft-0001' }],
-  hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 },
-};
+const input = TEXT_JOB_INPUT;
 /** The same input for every tenant: an OSS-mounted dataset needs no file in the account. */
 const shared = { ...input, trainingDatasets: [{ ossMount: { region: 'cn-beijing', bucket: 'my-datasets', filePath: 'sft/train.jsonl' } }] };
 const newKey = () => `attack-${Math.random().toString(36).slice(2)}`;

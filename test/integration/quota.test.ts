@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TEXT_JOB_INPUT } from '../support/creates.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /*
@@ -7,7 +8,7 @@ import { startStack, type Stack } from '../support/stack.js';
  */
 
 const CREATE = `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`;
-const input = { model: 'qwen3-8b', trainingFileIds: ['file-ft-0001'], hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 } };
+const input = TEXT_JOB_INPUT;
 
 let stack: Stack;
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEED_JOB_IDS } from '../../src/emulator/index.js';
 import { credentialScope } from '../../src/upstream/credential-scope.js';
+import { KEYED_CREATE, TEXT_JOB_INPUT } from '../support/creates.js';
 import {
   redisAvailable,
   startRedis,
@@ -21,15 +22,9 @@ import {
 const JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status } }`;
 /** A shape the response cache does not keep (`logs` can change): every read executes, through the shared job cache. */
 const EXECUTED_JOB = `query($id: ID!) { fineTuneJob(id: $id) { id status logs(limit: 1) { total } } }`;
-const CREATE = `mutation($input: CreateFineTuneJobInput!, $key: String) {
-  createFineTuneJob(input: $input, idempotencyKey: $key) { id name }
-}`;
+const CREATE = KEYED_CREATE;
 const PAGE = `query($size: Int!) { fineTuneJobs(page: 1, pageSize: $size) { total } }`;
-const input = {
-  model: 'qwen3-8b',
-  trainingDatasets: [{ fileId: 'file-ft-0001' }],
-  hyperParameters: { nEpochs: 1, batchSize: 8, maxLength: 2048 },
-};
+const input = TEXT_JOB_INPUT;
 const newKey = () => `replicas-${Math.random().toString(36).slice(2)}`;
 /** The emulator's account's workspace: a second credential (same key, named workspace); the rate bucket is the key's. */
 const WORKSPACE_HEADER = 'x-dashscope-workspace';
