@@ -72,18 +72,15 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     maxFieldBytes: limits.maxBodyBytes,
     maxBodyBytes: config.uploads.maxBytes + 2 * limits.maxBodyBytes + 16_384,
   };
-  // The caller's credential, hashed: what per-tenant state is keyed by.
+  // The caller's credential, hashed: what per-tenant state is keyed by; null without a valid one (the response cache
+  // keeps nothing for such callers).
   const scopeOf = (headers: Headers) => {
-    const credential = credentialFor(headers);
-    return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : 'anonymous';
-  };
-  // The response cache's session: none without a valid credential (nothing is kept for anonymous callers).
-  const cacheScopeOf = (headers: Headers) => {
     const credential = credentialFor(headers);
     return credential && !(credential instanceof GraphQLError) ? credentialScope(credential) : null;
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
-  const persistedQueries = new PersistedQueries(scopeOf, { trusted: config.persistedDocuments });
+  const tenantOf = (headers: Headers) => scopeOf(headers) ?? 'anonymous';
+  const persistedQueries = new PersistedQueries(tenantOf, { trusted: config.persistedDocuments });
   const observer = useOperationObserver({ metrics, logger, codes, trustedNames: operationNames(config.persistedDocuments?.documents) });
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
@@ -116,7 +113,7 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     useFanOutBudget(limits.maxUpstreamCalls, fieldCosts),
     // After every check that refuses an operation (a kept answer passed them all): answers about finished jobs, per
     // credential, without execution; ETag and 304 for GET; `Cache-Control: no-store` on every other answer.
-    ...(responseCache ? [responseCache.plugin(cacheScopeOf)] : []),
+    ...(responseCache ? [responseCache.plugin(scopeOf)] : []),
     // The last word on every error a client sees: a documented code, no internals outside development.
     usePublicErrors(codes, isDev, (line) => logger.error({ source: 'public-errors' }, line)),
     // GraphiQL's files from this package, not a CDN.
@@ -132,7 +129,7 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
     // At most maxSubscriptions streams open at once, whatever their transport, and a share of them per credential.
-    useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, scopeOf),
+    useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, tenantOf),
     // Last: it compresses the final answer.
     useResponseCompression(),
   ];
