@@ -3,10 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FaultRules } from './faults.js';
 import { isRecord, parseJson, type Reply } from './http.js';
-import { haltJob } from './jobs.js';
+import { haltJob } from './job-timeline.js';
 import { accountOf, type EmulatorState } from './state.js';
 import type { RequestStats } from './stats.js';
-import type { Emulator, FaultRule } from './types.js';
+import type { Emulator, FaultRule } from './control-types.js';
 
 export const CONTROL_PREFIX = '/__emulator/';
 

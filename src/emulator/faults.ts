@@ -2,7 +2,7 @@
 // asks for a fault on every API request after routing, so every route, present or future, can be faulted alike.
 import type { ServerResponse } from 'node:http';
 import { errorReply, JSON_TYPE, send, type Reply } from './http.js';
-import type { Fault, FaultRule, Route } from './types.js';
+import type { Fault, FaultRule, Route } from './control-types.js';
 
 export interface FaultTarget {
   method: string;

@@ -1,7 +1,8 @@
-import type { EmulatorAccount, PhaseDurations } from './types.js';
+import type { EmulatorAccount, PhaseDurations, StoredFile } from './types.js';
 import { newDeployment, type StoredDeployment } from './deployments.js';
-import type { StoredFile } from './handlers/files.js';
-import { buildJob, cosyCheckpoint, type ModelledJob, type NewJob, type StoredJob } from './jobs.js';
+import { cosyCheckpoint } from './checkpoints.js';
+import type { ModelledJob, StoredJob } from './job-timeline.js';
+import { buildJob, type NewJob } from './jobs.js';
 import { hash32, NaiveClock, seededRandom } from './time.js';
 
 /** Fixed ids of the seeded jobs, so tests and the README can name them. */

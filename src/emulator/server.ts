@@ -8,7 +8,8 @@ import { bearerKey, errorReply, keyHash, notFound, readBody, send } from './http
 import { dispatch, matchRoute } from './router.js';
 import { createState } from './state.js';
 import { RequestStats } from './stats.js';
-import type { Emulator, EmulatorOptions } from './types.js';
+import type { EmulatorOptions } from './types.js';
+import type { Emulator } from './control-types.js';
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const state = createState(options);

@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { StoredDeployment } from './deployments.js';
-import type { StoredFile } from './handlers/files.js';
-import type { StoredJob } from './jobs.js';
+import type { StoredJob } from './job-timeline.js';
 import { keyHash, type Reply } from './http.js';
 import { seedDeployments, seedFiles, seedJobs } from './seed.js';
 import { NaiveClock } from './time.js';
-import { DEMO_ACCOUNT, type EmulatorAccount, type EmulatorOptions, type PhaseDurations } from './types.js';
+import { DEMO_ACCOUNT, type EmulatorAccount, type EmulatorOptions, type PhaseDurations, type StoredFile } from './types.js';
 
 export interface AccountState {
   account: EmulatorAccount;

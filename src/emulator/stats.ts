@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { EmulatorStats, StatsRequest } from './types.js';
+import type { EmulatorStats, StatsRequest } from './control-types.js';
 
 const MAX_STATS_REQUESTS = 10_000;
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { FaultRule } from '../../src/emulator/types.js';
+import type { FaultRule } from '../../src/emulator/index.js';
 
 /*
  * Real processes for the multi-replica tests: Debian's redis-server on a loopback port, and a standalone emulator with

@@ -6,15 +6,7 @@ import { randomUUID } from 'node:crypto';
 import busboy from 'busboy';
 import type { Reply } from '../http.js';
 import type { Handler } from '../state.js';
-
-export interface StoredFile {
-  id: string;
-  filename: string;
-  bytes: number;
-  purpose: string;
-  /** Unix seconds. */
-  createdAt: number;
-}
+import type { StoredFile } from '../types.js';
 
 function fileView(file: StoredFile) {
   return {

@@ -1,22 +1,11 @@
 // The fine-tune job endpoints, `/api/v1/fine-tunes[/{job_id}[/…]]`: one handler each.
 import { randomBytes } from 'node:crypto';
 import { errorReply, intParam, invalid, isRecord, isStringArray, notFound, ok, parseJson, type Reply } from '../http.js';
-import {
-  buildJob,
-  cancelJob,
-  checkpointViews,
-  findCheckpoint,
-  jobCreateTime,
-  jobStatus,
-  jobView,
-  KNOWN_BASE_MODELS,
-  logLines,
-  NON_TERMINAL,
-  TERMINAL,
-  validatedCheckpoints,
-  validationSamples,
-  type StoredJob,
-} from '../jobs.js';
+import { checkpointViews, findCheckpoint, validatedCheckpoints, validationSamples } from '../checkpoints.js';
+import { KNOWN_BASE_MODELS } from '../families.js';
+import { logLines } from '../job-logs.js';
+import { cancelJob, NON_TERMINAL, TERMINAL, type StoredJob } from '../job-timeline.js';
+import { buildJob, jobCreateTime, jobStatus, jobView } from '../jobs.js';
 import type { AccountState, ApiRequest, EmulatorState, Handler } from '../state.js';
 
 const MESSAGES = {
