@@ -110,6 +110,7 @@ const EnvModel = z.object({
   MAX_SUBSCRIPTIONS: optional(positiveInt),
   MAX_SUBSCRIPTIONS_PER_CREDENTIAL: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
+  MAX_POLLERS_PER_CREDENTIAL: optional(positiveInt),
   DEMO: optional(bool),
   HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
   HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt),
@@ -222,6 +223,8 @@ export interface Config {
     maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
+    /** Of those, the most one API key (whatever its workspaces) may have polled at once: no tenant takes them all. */
+    maxPollersPerCredential: number;
     /**
      * With Redis: how long a replica's lease on polling one job (or deployment) lasts unless renewed; the holder renews
      * it every poll, and a replica that died is replaced by another one's poller after about this long.
@@ -443,6 +446,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
         (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
+      // As for subscriptions: a quarter of the pollers per API key in forward mode, all of them in server mode.
+      maxPollersPerCredential:
+        e.MAX_POLLERS_PER_CREDENTIAL ??
+        (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_POLLERS ?? 200) / 4)) : (e.MAX_POLLERS ?? 200)),
       // Three polls: a holder that misses one or two renewals (a slow upstream read, a Redis blip) keeps its lease.
       pollerLeaseMs: e.POLLER_LEASE_MS ?? 3 * (e.POLL_INTERVAL_MS ?? (demo ? 1_000 : 3_000)),
     },

@@ -173,6 +173,7 @@ export function createGateway({
     client: dashscope,
     intervalMs: config.pollIntervalMs,
     maxPollers: config.realtime.maxPollers,
+    maxPollersPerCredential: config.realtime.maxPollersPerCredential,
     coordination,
   });
   const shared = {
@@ -195,7 +196,7 @@ export function createGateway({
     uploads: config.uploads,
     onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
-  const { yoga, codes, operations, persistedQueries, activeSubscriptions } = createGatewayYoga({
+  const { yoga, codes, operations, persistedQueries, activeSubscriptions, largestSubscriptionShare } = createGatewayYoga({
     config,
     logger,
     metrics,
@@ -205,6 +206,17 @@ export function createGateway({
     tracing,
     responseCache,
   });
+  // Each pool's use against what one credential may take of it, never naming the credential (docs/operations.md).
+  metrics.gauge(
+    'gateway_pollers_largest_share',
+    'The most pollers one API key holds now (its cap: MAX_POLLERS_PER_CREDENTIAL).',
+    () => live.largestShare,
+  );
+  metrics.gauge(
+    'gateway_subscriptions_largest_share',
+    'The most subscriptions one API key holds now (its cap: MAX_SUBSCRIPTIONS_PER_CREDENTIAL).',
+    largestSubscriptionShare,
+  );
   const metricsRoute = { metrics, token: config.metrics.token };
   // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port; in
   // production without either, not at all (404).

@@ -41,7 +41,8 @@ export function limitExceeded(limit: LimitName, message: string, httpStatus?: nu
 }
 
 /** The caps on long-lived work (config.realtime), as named in `extensions.limit`. */
-export type LiveLimitName = 'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxSubscriptionsPerCredential' | 'maxPollers';
+export type LiveLimitName =
+  'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxSubscriptionsPerCredential' | 'maxPollers' | 'maxPollersPerCredential';
 
 /** A cap on concurrent work reached: RATE_LIMITED (retryable once some of that work ends), naming the cap. */
 export function capReached(limit: LiveLimitName, message: string): GatewayError {
