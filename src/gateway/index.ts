@@ -3,7 +3,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination } from '../logging/index.js';
-import { GatewayMetrics } from '../metrics/metrics.js';
+import { GatewayMetrics, OPERATION_NAME_LABELS } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
 import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
@@ -109,7 +109,10 @@ export function createGateway({
     subscriptions: () => activeSubscriptions(),
     webSockets: () => websocket.connections(),
   };
-  const metrics = new GatewayMetrics(sources);
+  // In forward mode one API key may admit a quarter of the operation names (as of the subscription slots and pollers).
+  const metrics = new GatewayMetrics(sources, {
+    operationNamesPerCredential: config.auth.mode === 'forward' ? OPERATION_NAME_LABELS / 4 : OPERATION_NAME_LABELS,
+  });
   // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
   const state = createSharedState(config, logger);
   const dashscope =
