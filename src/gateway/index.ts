@@ -7,7 +7,7 @@ import { GatewayMetrics, OPERATION_NAME_LABELS } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
 import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
-import { DashScopeClient } from '../upstream/dashscope/index.js';
+import { DashScopeClient, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/response-cache-store.js';
@@ -144,6 +144,12 @@ export function createGateway({
   const { redis } = state;
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
+  const reader = new JobReader(
+    dashscope,
+    config.cache,
+    { cacheLookup: (result) => metrics.cacheLookup('jobs', result), singleFlightJoin: (read) => metrics.singleFlightJoin(read) },
+    state.jobCache,
+  );
   const responseCache = config.responseCache.enabled
     ? new ResponseCache({
         // Shared by the replicas with REDIS_URL (a Redis failure is a miss), else in this process.
@@ -157,6 +163,8 @@ export function createGateway({
           cacheOptions?.onMiss?.(event);
         },
         ttlMs: config.responseCache.ttlMs,
+        // Shared by replicas: an answer is kept only while the jobs in it are as they were read (no write since).
+        generationOf: redis && ((job) => reader.generationOf(job as FineTuneJobRecord)),
       })
     : undefined;
   // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts); while
@@ -181,12 +189,7 @@ export function createGateway({
   });
   const shared = {
     client: dashscope,
-    reader: new JobReader(
-      dashscope,
-      config.cache,
-      { cacheLookup: (result) => metrics.cacheLookup('jobs', result), singleFlightJoin: (read) => metrics.singleFlightJoin(read) },
-      state.jobCache,
-    ),
+    reader,
     idempotency: state.idempotency,
     deploymentIdempotency: state.deploymentIdempotency,
     live,

@@ -16,7 +16,7 @@ export const Subscription: SubscriptionResolvers = {
     resolve: (event: JobEvent, _args: unknown, ctx: GatewayContext) => {
       if ('error' in event) throw event.error;
       // The subscription's context lives as long as the stream: nested fields (checkpoints, logs) must read afresh.
-      ctx.invalidateJob(event.value.id);
+      void ctx.invalidateJob(event.value.id);
       return event.value;
     },
   },
