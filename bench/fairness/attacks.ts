@@ -48,7 +48,7 @@ function uploadHead(filename = 'train.jsonl'): string {
   );
 }
 
-const multipartHeaders = (key: string) => ({
+export const multipartHeaders = (key: string) => ({
   'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
   'graphql-preflight': '1',
   authorization: `Bearer ${key}`,
@@ -82,52 +82,66 @@ async function post(url: string, headers: Record<string, string>, body: string, 
   await response.arrayBuffer();
 }
 
-/**
- * Uploads whose body is complete as HTTP but ends inside the file (no closing delimiter), or carries a second file:
- * failures of the caller's own body, each with a made-up key.
- */
+/** A multipart upload complete as HTTP but bad as the caller's own: it ends inside the file, or carries a second file. */
+export function brokenUpload(kind: 'cut off' | 'second file'): string {
+  const head = uploadHead();
+  if (kind === 'cut off') return head;
+  return `${head}\r\n--${BOUNDARY}\r\ncontent-disposition: form-data; name="1"; filename="second.jsonl"\r\n\r\n${LINE}\r\n--${BOUNDARY}--\r\n`;
+}
+
+/** Uploads failing in the caller's own body (`brokenUpload`), each with a made-up key. */
 export const cutOffUploads: Attack = {
   name: 'cut-off uploads',
   what: 'uploads whose multipart body ends inside the file, or carries a second file, each with a made-up key',
   width: { test: 2, bench: 8 },
   run: (target, { width, signal }) =>
-    loops(width, signal, async (i) => {
-      const head = uploadHead();
-      const body =
-        i % 2 === 0
-          ? head
-          : `${head}\r\n--${BOUNDARY}\r\ncontent-disposition: form-data; name="1"; filename="second.jsonl"\r\n\r\n${LINE}\r\n--${BOUNDARY}--\r\n`;
-      await post(target.gateways[0]!, multipartHeaders(madeUpKey()), body, signal);
-    }),
+    loops(width, signal, (i) =>
+      post(target.gateways[0]!, multipartHeaders(madeUpKey()), brokenUpload(i % 2 === 0 ? 'cut off' : 'second file'), signal),
+    ),
 };
 
 /**
- * Sockets that each start an upload with the tenant's real key (headers announcing a large body, the file's first
- * line) and then send nothing more; one closed by the gateway is opened again, so that `width` stay stalled.
+ * An upload that sends its headers (announcing a large body) and the file's first line, then nothing more: the socket
+ * and everything the gateway answered on it (a refusal, an error once it gives up waiting).
+ */
+export function stallUpload(url: string, key: string): { socket: Socket; answered: Promise<string> } {
+  const { hostname, port } = new URL(url);
+  const head = uploadHead();
+  const request =
+    `POST /graphql HTTP/1.1\r\nhost: ${hostname}:${port}\r\n` +
+    Object.entries(multipartHeaders(key))
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('') +
+    `content-length: ${Buffer.byteLength(head) + 10_000_000}\r\n\r\n${head}`;
+  const socket = connect(Number(port), hostname, () => socket.write(request));
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  socket.on('error', () => {});
+  const answered = new Promise<string>((resolve) => {
+    // The answer is whole once its JSON body closes (chunked or not), or the socket closes.
+    socket.on('data', () => /\r\n\r\n[\s\S]*\}\s*(\r\n0\r\n\r\n)?$/.test(received) && resolve(received));
+    socket.on('close', () => resolve(received));
+  });
+  return { socket, answered };
+}
+
+/**
+ * Sockets that each start an upload with the tenant's real key and then stall (`stallUpload`); one closed by the
+ * gateway is opened again, so that `width` stay stalled.
  */
 export const stalledUploads: Attack = {
   name: 'stalled uploads',
   what: 'uploads that send their first bytes and then stall, kept open (reopened when closed)',
   width: { test: 72, bench: 96 },
   run: async (target, { width, signal }) => {
-    const { hostname, port } = new URL(target.gateways[0]!);
-    const head = uploadHead();
-    const request =
-      `POST /graphql HTTP/1.1\r\nhost: ${hostname}:${port}\r\n` +
-      Object.entries(multipartHeaders(target.attackerKey))
-        .map(([name, value]) => `${name}: ${value}\r\n`)
-        .join('') +
-      `content-length: ${Buffer.byteLength(head) + 10_000_000}\r\n\r\n${head}`;
     const open = new Set<Socket>();
     let sent = 0;
     const stall = (): Promise<void> =>
       new Promise((resolve) => {
         if (signal.aborted) return resolve();
         sent++;
-        const socket = connect(Number(port), hostname, () => socket.write(request));
+        const { socket } = stallUpload(target.gateways[0]!, target.attackerKey);
         open.add(socket);
-        socket.on('data', () => {}); // an answer (a refusal) is read and dropped
-        socket.on('error', () => {});
         socket.on('close', () => {
           open.delete(socket);
           // Closed by the gateway: stall again (after a breath, so a gateway refusing at once is not flooded).

@@ -6,6 +6,7 @@ import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
+import { UploadSlots } from '../modules/training-file/upload-slots.js';
 import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
 import { DashScopeClient } from '../upstream/dashscope/index.js';
 import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
@@ -101,6 +102,8 @@ export function createGateway({
   const sources = {
     closing: closing.signal,
     breakerState: () => dashscope.resilience.state().breaker,
+    upstream: () => dashscope.resilience.state(),
+    uploadsActive: () => uploadSlots.active,
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
     cachedResponses: () => responseCache?.size ?? 0,
@@ -110,6 +113,8 @@ export function createGateway({
     webSockets: () => websocket.connections(),
   };
   const metrics = new GatewayMetrics(sources);
+  // Gateway-wide: the uploads in flight, each holding a socket of the upstream client's pool for uploads.
+  const uploadSlots = new UploadSlots(config.uploads.maxConcurrent, config.uploads.maxPerCredential);
   // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
   const state = createSharedState(config, logger);
   const dashscope =
@@ -117,6 +122,7 @@ export function createGateway({
     new DashScopeClient({
       ...upstream,
       baseUrl: upstream.baseUrl,
+      uploadConnections: config.uploads.maxConcurrent,
       tracer: tracing?.upstream,
       onRequest: (event) => metrics.upstreamRequest(event),
       resilience: {
@@ -193,6 +199,7 @@ export function createGateway({
     now,
     warn: (message: string) => logger.warn(message),
     uploads: config.uploads,
+    uploadSlots,
     onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
   const { yoga, codes, operations, persistedQueries, activeSubscriptions } = createGatewayYoga({
