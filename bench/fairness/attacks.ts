@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { FaultRule } from '../../src/emulator/index.js';
 
 /*
  * The ways one tenant misbehaves in the fairness load test (bench/fairness.ts) and in its small-scale twin in the suite
@@ -157,21 +158,65 @@ export const stalledUploads: Attack = {
   },
 };
 
+const JOB_PAGE = 'query($page: Int!) { fineTuneJobs(page: $page, pageSize: 10) { total items { id status } } }';
+/** A page of the job list: a different page each time, so that no two reads share one upstream call (single-flight). */
+const readAs = (target: AttackTarget, key: string, signal: AbortSignal, page = 1) =>
+  post(
+    target.gateways[0]!,
+    { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    JSON.stringify({ query: JOB_PAGE, variables: { page } }),
+    signal,
+  );
+
 /** Reads of jobs, each with a new made-up key: DashScope answers 401 to every one. */
 export const madeUpKeyReads: Attack = {
   name: 'made-up key reads',
   what: 'reads of the job list, each with a new made-up key (DashScope answers 401)',
   width: { test: 8, bench: 32 },
-  run: (target, { width, signal }) =>
-    loops(width, signal, () =>
-      post(
-        target.gateways[0]!,
-        { 'content-type': 'application/json', authorization: `Bearer ${madeUpKey()}` },
-        JSON.stringify({ query: '{ fineTuneJobs(pageSize: 10) { total items { id status } } }' }),
-        signal,
-      ),
-    ),
+  run: (target, { width, signal }) => loops(width, signal, () => readAs(target, madeUpKey(), signal)),
+};
+
+/** Adds a fault rule to the emulator (its control API): how an attack makes DashScope misbehave for some keys only. */
+async function injectFault(target: AttackTarget, rule: FaultRule): Promise<void> {
+  const response = await fetch(`${target.emulatorUrl}/__emulator/faults`, { method: 'POST', body: JSON.stringify(rule) });
+  if (!response.ok) throw new Error(`the emulator refused the fault rule: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
+/** Reads with new made-up keys while DashScope takes 3 s to refuse each: a flood of slow 401s. */
+export const slowRefusals: Attack = {
+  name: 'slow made-up keys',
+  what: 'reads with new made-up keys, each refused by DashScope only after 3 s',
+  width: { test: 80, bench: 120 },
+  run: async (target, { width, signal }) => {
+    await injectFault(target, { match: { unknownKey: true }, fault: { kind: 'delay', ms: 3_000 } });
+    return loops(width, signal, () => readAs(target, madeUpKey(), signal));
+  },
+};
+
+/** The tenant's own key, which DashScope answers only after 3 s, read by many requests at once. */
+export const slowKey: Attack = {
+  name: 'slow key',
+  what: "many reads at once with the tenant's own key, which DashScope answers only after 3 s",
+  width: { test: 80, bench: 120 },
+  run: async (target, { width, signal }) => {
+    await readAs(target, target.attackerKey, signal);
+    await injectFault(target, { match: { apiKey: target.attackerKey }, fault: { kind: 'delay', ms: 3_000 } });
+    return loops(width, signal, (i) => readAs(target, target.attackerKey, signal, 1 + (i % 10_000)));
+  },
+};
+
+/** The tenant's own key, for which DashScope fails every call (500), read again and again. */
+export const failingKey: Attack = {
+  name: 'failing key',
+  what: "reads with the tenant's own key, for which DashScope answers every call 500",
+  width: { test: 4, bench: 16 },
+  run: async (target, { width, signal }) => {
+    await readAs(target, target.attackerKey, signal);
+    await injectFault(target, { match: { apiKey: target.attackerKey }, fault: { kind: 'status', status: 500 } });
+    return loops(width, signal, () => readAs(target, target.attackerKey, signal));
+  },
 };
 
 /** Every attack, in the order the bench runs them. */
-export const ATTACKS: Attack[] = [cutOffUploads, stalledUploads, madeUpKeyReads];
+export const ATTACKS: Attack[] = [cutOffUploads, stalledUploads, madeUpKeyReads, slowRefusals, slowKey, failingKey];

@@ -86,6 +86,8 @@ describe('a real outage, faults of two keys, still opens the shared breaker (for
   afterAll(() => stack.close());
 
   it('each key counts for at most half of the threshold; together they open it for every key', async () => {
+    // Keys DashScope has answered: a made-up key's faults would count toward its own breaker only.
+    for (const key of [OTHER.apiKey, DEMO_ACCOUNT.apiKey]) await stack.ok(READ, {}, as(key));
     stack.emulator.injectFault({ fault: { kind: 'status', status: 503 } });
     for (let i = 0; i < 2; i++) await stack.gql(READ, {}, as(OTHER.apiKey));
     expect(await metric(stack.url, 'gateway_upstream_breaker_state{state="closed"}')).toBe(1);
@@ -120,6 +122,9 @@ describe('uploads have a bounded share of their own (forward mode)', () => {
   });
 
   it("stalled uploads hold none of the reads' sockets or slots; past a key's share an upload is refused before any upstream call", async () => {
+    // Keys DashScope has answered have a share each; keys it has not (made-up ones) share one between them.
+    for (const key of [OTHER, THIRD, FOURTH, DEMO_ACCOUNT]) await stack.ok(READ, {}, as(key.apiKey));
+    stack.emulator.resetStats();
     stalled.push(stallUpload(stack.url, OTHER.apiKey), stallUpload(stack.url, THIRD.apiKey), stallUpload(stack.url, FOURTH.apiKey));
     // Each stalled upload opened its request to DashScope, and waits on its caller.
     await expect.poll(() => stack.upstreamCalls('file-upload'), { timeout: 10_000 }).toBe(3);

@@ -218,6 +218,7 @@ describe('shared by tenants (forward mode)', () => {
 
   it('faults of two credentials open the shared breaker: each counts for half the threshold', async () => {
     const { resilience } = guard({ retries: 0, breakerFailures: 4, tenants: true });
+    for (const key of ['a', 'b']) await resilience.run(as(key), () => Promise.resolve('known'));
     for (let i = 0; i < 3; i++) await fail(resilience, as('a'));
     await fail(resilience, as('b'));
     expect(resilience.state().breaker).toBe('closed');
@@ -261,6 +262,33 @@ describe('shared by tenants (forward mode)', () => {
     for (const d of [...a, c]) d.resolve('ok');
     await expect(Promise.all([...runsA, runC])).resolves.toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(resilience.state()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('keys DashScope has not answered (made-up ones) share one bulkhead share, and have no say in the shared breaker', async () => {
+    const { resilience } = guard({
+      retries: 0,
+      breakerFailures: 2,
+      tenants: true,
+      maxConcurrent: 4,
+      maxConcurrentPerCredential: 2,
+      maxQueued: 0,
+    });
+    // A new key's first call counts in the unknown keys' share; answered, the key has a share of its own.
+    await expect(resilience.run(as('real'), () => Promise.resolve('ok'))).resolves.toBe('ok');
+    const held = [deferred(), deferred()];
+    const runs = held.map((d, i) => resilience.run(as(`made-up-${i}`), () => d.promise));
+    await expect(resilience.run(as('made-up-2'), () => Promise.resolve('never sent'))).rejects.toMatchObject({ failure: { shed: true } });
+    const mine = [deferred(), deferred()];
+    const myRuns = mine.map((d) => resilience.run(as('real'), () => d.promise));
+    expect(resilience.state()).toMatchObject({ active: 4, queued: 0 });
+    for (const d of [...held, ...mine]) d.resolve('ok');
+    await Promise.all([...runs, ...myRuns]);
+    for (let i = 0; i < 6; i++) await fail(resilience, as(`never-answered-${i}`));
+    expect(resilience.state().breaker).toBe('closed');
+    expect(resilience.knows('real')).toBe(true);
+    expect(resilience.knows('never-answered-0')).toBe(false);
+    await fail(resilience, as('never-answered-0'), http(401));
+    expect(resilience.knows('never-answered-0')).toBe(false);
   });
 
   it('a call holding a slot of its own (an upload) takes no bulkhead slot', async () => {

@@ -2,7 +2,6 @@ import type { GatewayContext, UpstreamRead } from '../../context.js';
 import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
 import { checkUpload } from './check-upload.js';
 import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, TrainingFileResolvers } from '../../generated/graphql.js';
-import { credentialScope } from '../../upstream/credential-scope.js';
 import { isValidId, type Credential, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
 import type { StreamedFile } from './upload.js';
 import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
@@ -83,7 +82,7 @@ export const Mutation: MutationResolvers = {
     if (description != null && CONTROL.test(description))
       throw badUserInput('description must not contain control characters (line breaks, tabs, …).', 'description');
     // A slot of the uploads' own share first (per credential and in total): over it, refused before any upstream call.
-    const release = ctx.uploadSlots.take(credentialScope({ apiKey: credential.apiKey }));
+    const release = ctx.uploadSlots.take(ctx.client.shareOf(credential));
     try {
       return await upload(file, description, credential, ctx);
     } finally {

@@ -173,6 +173,15 @@ export class DashScopeClient {
     this.uploadPool = pool(options.uploadConnections ?? 16);
   }
 
+  /**
+   * What a credential's shares of the gateway's pools are counted by (a scope, never the key): its own once DashScope
+   * has answered it, else the one share every key DashScope has not answered yet (made-up keys among them) holds
+   * together (src/upstream/dashscope/resilience.ts).
+   */
+  shareOf(credential: Credential): string {
+    return this.resilience.shareOf(credentialScope({ apiKey: credential.apiKey }));
+  }
+
   async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
     const subject = jobSubject(jobId);
     return this.call(credential, { method: 'GET', path: this.jobPath(jobId, subject), subject, action: 'reading', signal }, (output) => {

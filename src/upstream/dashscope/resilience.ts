@@ -1,4 +1,5 @@
 import { setTimeout as pause } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { deadlinePassed } from '../../errors/deadline.js';
 import { isRetryable } from '../../errors/upstream.js';
 import { Bulkhead } from './bulkhead.js';
@@ -6,6 +7,11 @@ import { CircuitBreaker, CredentialBreakers, type BreakerState } from './breaker
 import { UpstreamError, type UpstreamFailure } from './errors.js';
 
 export type { BreakerState } from './breaker.js';
+
+/** What every key DashScope has not answered yet shares (tenants): one share of the bulkhead, no say in the shared breaker. */
+const UNKNOWN_KEYS = 'keys DashScope has not answered';
+/** Keys DashScope answered that are remembered; the least recent is forgotten past it (back among the unknown ones). */
+const MAX_KNOWN_KEYS = 10_000;
 
 export interface ResilienceOptions {
   /** Retries after the first attempt; idempotent requests (GET) only. */
@@ -30,7 +36,9 @@ export interface ResilienceOptions {
   maxQueuedPerCredential?: number;
   /**
    * Several tenants share the upstream (forward mode): each credential gets a breaker of its own, and one credential's
-   * faults count for at most half of the shared breaker's threshold (src/upstream/dashscope/breaker.ts).
+   * faults count for at most half of the shared breaker's threshold (src/upstream/dashscope/breaker.ts). A key
+   * DashScope has not yet answered (anything but 401 or 403) is unknown: made-up keys cost nothing to make, so all of
+   * them share one bulkhead share, and their faults count toward their own breakers only.
    */
   tenants?: boolean;
   now?: () => number;
@@ -80,6 +88,7 @@ export class Resilience {
   private readonly breaker: CircuitBreaker;
   private readonly credentialBreakers: CredentialBreakers | undefined;
   private readonly bulkhead: Bulkhead;
+  private readonly knownKeys: LRUCache<string, true> | undefined;
 
   constructor(options: Partial<ResilienceOptions> = {}) {
     const o = { now: Date.now, random: Math.random, onEvent: () => {}, tenants: false, ...DEFAULT_RESILIENCE, ...options };
@@ -93,6 +102,17 @@ export class Resilience {
     this.breaker = new CircuitBreaker(breakerFailures, breakerOpenMs, now, tenants ? Math.ceil(breakerFailures / 2) : breakerFailures);
     this.credentialBreakers = tenants ? new CredentialBreakers(breakerFailures, breakerOpenMs, now) : undefined;
     this.bulkhead = new Bulkhead(this.options.maxConcurrent, this.options.maxConcurrentPerCredential);
+    this.knownKeys = tenants ? new LRUCache({ max: MAX_KNOWN_KEYS }) : undefined;
+  }
+
+  /** Whether DashScope has answered this credential (a scope) other than 401 or 403; always with one tenant. */
+  knows(credential: string): boolean {
+    return !this.knownKeys || this.knownKeys.has(credential);
+  }
+
+  /** What the credential's shares are counted by: itself once DashScope knows it, else the one share of unknown keys. */
+  shareOf(credential: string): string {
+    return this.knows(credential) ? credential : UNKNOWN_KEYS;
   }
 
   /** For logs, metrics and tests. `credentialBreakersOpen`: credentials whose own breaker is open (tenants only). */
@@ -129,11 +149,12 @@ export class Resilience {
     // An open breaker fails before queueing; admission is decided again once a slot is free.
     this.refuseIfOpen(call, credential);
     const bulkhead = call.bulkhead !== false;
-    if (bulkhead && !this.bulkhead.tryEnter(credential)) {
+    const share = this.shareOf(credential);
+    if (bulkhead && !this.bulkhead.tryEnter(share)) {
       const { maxQueued, maxQueuedPerCredential } = this.options;
-      if (this.bulkhead.queued >= maxQueued || this.bulkhead.queuedOf(credential) >= maxQueuedPerCredential)
+      if (this.bulkhead.queued >= maxQueued || this.bulkhead.queuedOf(share) >= maxQueuedPerCredential)
         throw this.shed(call, 'too many upstream requests are waiting');
-      await this.bulkhead.wait(credential, call.signal).catch(() => {
+      await this.bulkhead.wait(share, call.signal).catch(() => {
         throw aborted(call);
       });
     }
@@ -149,7 +170,7 @@ export class Resilience {
       const probes = { shared: shared === 'probe', own: ownAdmission === 'probe' };
       try {
         const result = await send();
-        this.succeeded(credential);
+        this.succeeded(credential, true);
         return result;
       } catch (error) {
         // The caller left, the deadline passed, or the caller's own request failed it (an upload's body): that says
@@ -160,12 +181,12 @@ export class Resilience {
           if (call.signal?.aborted && !isCallersOwn(error)) throw aborted(call);
           throw error;
         }
-        if (!isUpstreamFault(error)) this.succeeded(credential);
+        if (!isUpstreamFault(error)) this.succeeded(credential, knowsKey(error));
         else this.failed(credential, probes);
         throw error;
       }
     } finally {
-      if (bulkhead) this.bulkhead.leave(credential);
+      if (bulkhead) this.bulkhead.leave(share);
     }
   }
 
@@ -177,13 +198,17 @@ export class Resilience {
     if (ownMs > 0) throw this.shed(call, "the circuit breaker of this key is open: DashScope kept failing this key's calls", ownMs);
   }
 
-  private succeeded(credential: string): void {
+  /** DashScope answered (`known`: and took the key). */
+  private succeeded(credential: string, known: boolean): void {
     if (this.breaker.succeeded()) this.options.onEvent({ type: 'breaker', state: 'closed' });
     this.credentialBreakers?.succeeded(credential);
+    if (known) this.knownKeys?.set(credential, true);
   }
 
   private failed(credential: string, probes: { shared: boolean; own: boolean }): void {
-    if (this.breaker.failed(probes.shared, credential)) this.options.onEvent({ type: 'breaker', state: 'open' });
+    // A key DashScope never took has no say in everyone's breaker: made-up keys would make a threshold of any size.
+    if (!this.knows(credential)) this.breaker.abandoned(probes.shared);
+    else if (this.breaker.failed(probes.shared, credential)) this.options.onEvent({ type: 'breaker', state: 'open' });
     if (this.credentialBreakers?.failed(credential, probes.own)) this.options.onEvent({ type: 'breaker', state: 'open', credential: true });
   }
 
@@ -228,6 +253,12 @@ function isUpstreamFault(error: unknown): boolean {
   if (!(error instanceof UpstreamError) || error.failure.shed) return false;
   const f = error.failure;
   return f.kind === 'unavailable' || f.kind === 'timeout' || (f.kind === 'http' && (f.httpStatus ?? 0) >= 500);
+}
+
+/** An answer that shows DashScope took the key: any but 401 and 403 (a 404 of a job, a 400 of a body, a 429). */
+function knowsKey(error: unknown): boolean {
+  const status = error instanceof UpstreamError && error.failure.kind === 'http' ? error.failure.httpStatus : undefined;
+  return status !== undefined && status !== 401 && status !== 403;
 }
 
 /** The caller's own request failed the call (an upload's body cut off, stalled, over a limit). */
