@@ -104,6 +104,7 @@ export function createGateway({
     breakerState: () => dashscope.resilience.state().breaker,
     upstream: () => dashscope.resilience.state(),
     uploadsActive: () => uploadSlots.active,
+    httpConnections: () => httpConnections,
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
     cachedResponses: () => responseCache?.size ?? 0,
@@ -222,6 +223,12 @@ export function createGateway({
   });
   const server = createHttpServer(config.http, (request, response) => {
     if (!ops(request, response)) void yoga.requestListener(request, response);
+  });
+  // For the metrics: connections open now, within HTTP_MAX_CONNECTIONS (one dropped past it never counts).
+  let httpConnections = 0;
+  server.on('connection', (socket) => {
+    httpConnections++;
+    socket.once('close', () => httpConnections--);
   });
   const metricsServer =
     config.metrics.port === undefined

@@ -49,6 +49,8 @@ export interface MetricsSources {
   upstream: () => { active: number; queued: number; credentialBreakersOpen: number };
   /** Uploads in flight (each holds an upload slot and a socket of the uploads' upstream pool). */
   uploadsActive: () => number;
+  /** Connections open on the public port now (WebSockets and streams included). */
+  httpConnections: () => number;
   cachedJobs: () => number;
   /** Answers held by the response cache (0 when it is off). */
   cachedResponses: () => number;
@@ -154,6 +156,11 @@ export class GatewayMetrics {
       'gateway_uploads_active',
       "Uploads in flight now, within UPLOAD_MAX_CONCURRENT (each holds a socket of the uploads' pool).",
       sources.uploadsActive,
+    );
+    this.gauge(
+      'gateway_http_connections',
+      'Connections open on the public port now, WebSockets and streams included, within HTTP_MAX_CONNECTIONS.',
+      sources.httpConnections,
     );
     this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
     this.gauge('gateway_response_cache_entries', 'Answers held by the response cache.', sources.cachedResponses);

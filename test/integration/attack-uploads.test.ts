@@ -129,6 +129,9 @@ describe('uploads have a bounded share of their own (forward mode)', () => {
     // Each stalled upload opened its request to DashScope, and waits on its caller.
     await expect.poll(() => stack.upstreamCalls('file-upload'), { timeout: 10_000 }).toBe(3);
     expect(await metric(stack.url, 'gateway_uploads_active')).toBe(3);
+    // None of the reads' bulkhead is held; the stalled connections are counted (the scrape's own among them).
+    expect(await metric(stack.url, 'gateway_upstream_bulkhead_active')).toBe(0);
+    expect(await metric(stack.url, 'gateway_http_connections')).toBeGreaterThanOrEqual(4);
 
     // Reads answer while the uploads stall (their sockets are the uploads' own).
     expect((await stack.ok(READ, {}, as(DEMO_ACCOUNT.apiKey))).fineTuneJobs.total).toBeGreaterThan(0);
