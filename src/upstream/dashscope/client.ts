@@ -1,5 +1,5 @@
 import { setTimeout as pause } from 'node:timers/promises';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool } from 'undici';
 import type { z } from 'zod';
 import type { UpstreamDataset } from './create-job.js';
 import { credentialScope } from '../credential-scope.js';
@@ -10,6 +10,7 @@ import { invalidIdReason } from './ids.js';
 import { endpointTemplate } from './endpoint.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
 import { UploadBody } from './upload-body.js';
+import { networkFailure, observed } from './attempt.js';
 import {
   DeploymentListModel,
   DeploymentModel,
@@ -138,8 +139,6 @@ interface Call {
   /** A streamed body instead of `body` (an upload): sent as it is read, never held, on the uploads' own pool. */
   upload?: UploadBody;
 }
-
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
  * The one client of the DashScope fine-tunes API: one method per endpoint, one undici pool for the origin, explicit
@@ -680,34 +679,6 @@ export class DashScopeClient {
   }
 }
 
-/** Times one attempt and tells `onRequest` how it ended (a request refused before sending is not one). */
-async function observed<T>(
-  endpoint: string,
-  signal: AbortSignal | undefined,
-  onRequest: (event: UpstreamRequestEvent) => void,
-  send: () => Promise<T>,
-): Promise<T> {
-  const started = performance.now();
-  const report = (status: string, code?: string) => onRequest({ endpoint, status, code, durationMs: performance.now() - started });
-  try {
-    const result = await send();
-    report('2xx');
-    return result;
-  } catch (error) {
-    const f = error instanceof UpstreamError ? error.failure : undefined;
-    if (f?.kind !== 'invalid-request') {
-      // The caller's own upload body failed: the gateway aborted the request, as when the caller leaves.
-      if (signal?.aborted || f?.kind === 'caller') report('aborted');
-      else
-        report(
-          f?.httpStatus !== undefined ? String(f.httpStatus) : (f?.kind ?? 'unavailable'),
-          f?.code ?? (f?.kind === 'http' ? undefined : f?.kind),
-        );
-    }
-    throw error;
-  }
-}
-
 /** DashScope's envelope `{code, message, request_id}` or OpenAI's `{error: {message, type, code}}`, whichever came. */
 function errorBody(json: unknown): { code?: string | undefined; message?: string | undefined; request_id?: string | undefined } {
   const openAi = OpenAiErrorModel.safeParse(json);
@@ -763,31 +734,4 @@ function queryString(query: Call['query']): string {
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-function networkFailure(error: unknown, failure: Pick<UpstreamFailure, 'subject' | 'action'>): Error {
-  if (error instanceof Error && error.name === 'AbortError') return error;
-  if (
-    error instanceof undiciErrors.ConnectTimeoutError ||
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError
-  ) {
-    return new UpstreamError({ ...failure, kind: 'timeout', detail: error.code }, { cause: error });
-  }
-  const code = (error as { code?: string } | null)?.code;
-  if (
-    error instanceof undiciErrors.SocketError ||
-    error instanceof undiciErrors.RequestAbortedError ||
-    (code && NETWORK_ERROR_CODES.has(code))
-  ) {
-    return new UpstreamError({ ...failure, kind: 'unavailable', detail: code }, { cause: error });
-  }
-  // A body that ends early (truncated) or cannot be decoded reads as a malformed answer.
-  if (error instanceof undiciErrors.ResponseError || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-    return new UpstreamError({ ...failure, kind: 'bad-response', detail: code }, { cause: error });
-  }
-  return new UpstreamError(
-    { ...failure, kind: 'unavailable', detail: code ?? (error instanceof Error ? error.message : 'unknown error') },
-    { cause: error },
-  );
 }
