@@ -70,6 +70,8 @@ const EnvModel = z.object({
   UPSTREAM_BREAKER_OPEN_MS: optional(positiveInt),
   UPSTREAM_MAX_CONCURRENT: optional(positiveInt),
   UPSTREAM_MAX_QUEUED: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_MAX_CONCURRENT_PER_CREDENTIAL: optional(positiveInt),
+  UPSTREAM_MAX_QUEUED_PER_CREDENTIAL: optional(z.coerce.number().int().min(0)),
   OPERATION_DEADLINE_MS: optional(positiveInt),
   CREATE_SETTLE_MS: optional(z.coerce.number().int().min(0)),
   SHUTDOWN_GRACE_MS: optional(z.coerce.number().int().min(0)),
@@ -134,6 +136,9 @@ const EnvModel = z.object({
   PERSISTED_DOCUMENTS: optional(z.string().min(1)),
   PERSISTED_DOCUMENTS_ONLY: optional(bool),
   UPLOAD_MAX_BYTES: optional(positiveInt),
+  UPLOAD_MAX_CONCURRENT: optional(positiveInt),
+  UPLOAD_MAX_CONCURRENT_PER_CREDENTIAL: optional(positiveInt),
+  UPLOAD_IDLE_TIMEOUT_MS: optional(positiveInt),
   UPLOAD_TYPES: optional(
     z
       .string()
@@ -361,6 +366,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const authMode = e.AUTH_MODE ?? 'server';
   const region = e.DASHSCOPE_REGION ?? 'intl';
   const demo = authMode === 'server' && !e.DASHSCOPE_BASE_URL && !e.DASHSCOPE_API_KEY;
+  // What one credential may take of a shared pool (docs/operations.md#fairness-between-tenants): in forward mode a
+  // quarter unless set; in server mode every caller acts with the gateway's one key, so the share is the whole pool.
+  const share = (total: number, set: number | undefined) =>
+    Math.min(total, set ?? (authMode === 'forward' ? Math.max(1, Math.floor(total / 4)) : total));
+  const maxConcurrent = e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent;
+  const maxQueued = e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued;
+  const maxUploads = e.UPLOAD_MAX_CONCURRENT ?? DEFAULT_UPLOAD_RULES.maxConcurrent;
 
   return {
     env: e.NODE_ENV ?? 'development',
@@ -387,8 +399,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         retryBudgetMin: e.UPSTREAM_RETRY_BUDGET_MIN ?? DEFAULT_RESILIENCE.retryBudgetMin,
         breakerFailures: e.UPSTREAM_BREAKER_FAILURES ?? DEFAULT_RESILIENCE.breakerFailures,
         breakerOpenMs: e.UPSTREAM_BREAKER_OPEN_MS ?? DEFAULT_RESILIENCE.breakerOpenMs,
-        maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent,
-        maxQueued: e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued,
+        maxConcurrent,
+        maxQueued,
+        maxConcurrentPerCredential: share(maxConcurrent, e.UPSTREAM_MAX_CONCURRENT_PER_CREDENTIAL),
+        maxQueuedPerCredential: share(maxQueued, e.UPSTREAM_MAX_QUEUED_PER_CREDENTIAL),
+        tenants: authMode === 'forward',
       },
       rateLimit: e.UPSTREAM_RATE_PER_SECOND
         ? {
@@ -418,7 +433,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchLimit: e.BATCH_LIMIT ?? DEFAULT_LIMITS.batchLimit,
       maxUpstreamCalls: e.MAX_UPSTREAM_CALLS ?? DEFAULT_LIMITS.maxUpstreamCalls,
     },
-    uploads: { maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes, types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types },
+    uploads: {
+      maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes,
+      types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types,
+      idleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS ?? DEFAULT_UPLOAD_RULES.idleTimeoutMs,
+      maxConcurrent: maxUploads,
+      maxPerCredential: share(maxUploads, e.UPLOAD_MAX_CONCURRENT_PER_CREDENTIAL),
+    },
     cache: {
       enabled: e.CACHE_ENABLED ?? true,
       ttlMs: e.CACHE_TTL_MS ?? 300_000,

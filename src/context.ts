@@ -6,6 +6,7 @@ import type { PriceList } from './modules/fine-tune-job/derived.js';
 import type { Idempotency } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
 import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
+import { UploadSlots } from './modules/training-file/upload-slots.js';
 import type {
   Credential,
   DashScopeClient,
@@ -66,6 +67,8 @@ export interface GatewayContext {
   signal: AbortSignal | undefined;
   /** What an uploaded training file may be (config.uploads). */
   uploads: UploadRules;
+  /** Gateway-wide: the uploads in flight, in total and per credential. */
+  uploadSlots: UploadSlots;
 }
 
 export interface ContextDeps {
@@ -92,6 +95,8 @@ export interface ContextDeps {
   now?: () => number;
   warn?: (message: string) => void;
   uploads?: UploadRules;
+  /** Gateway-wide, made once by createGateway (config.uploads); unbounded when not given. */
+  uploadSlots?: UploadSlots;
   /**
    * After a write DashScope took (or may have) or a live update, with a valid credential: whatever else keeps copies of
    * the job forgets them, for every credential.
@@ -165,6 +170,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     live: deps.live,
     signal,
     uploads: deps.uploads ?? DEFAULT_UPLOAD_RULES,
+    uploadSlots: deps.uploadSlots ?? new UploadSlots(Infinity, Infinity),
   };
 }
 

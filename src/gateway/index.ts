@@ -6,6 +6,7 @@ import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination
 import { GatewayMetrics, OPERATION_NAME_LABELS } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
+import { UploadSlots } from '../modules/training-file/upload-slots.js';
 import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
 import { DashScopeClient, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
@@ -101,6 +102,9 @@ export function createGateway({
   const sources = {
     closing: closing.signal,
     breakerState: () => dashscope.resilience.state().breaker,
+    upstream: () => dashscope.resilience.state(),
+    uploadsActive: () => uploadSlots.active,
+    httpConnections: () => httpConnections,
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
     cachedResponses: () => responseCache?.size ?? 0,
@@ -113,6 +117,8 @@ export function createGateway({
   const metrics = new GatewayMetrics(sources, {
     operationNamesPerCredential: config.auth.mode === 'forward' ? OPERATION_NAME_LABELS / 4 : OPERATION_NAME_LABELS,
   });
+  // Gateway-wide: the uploads in flight, each holding a socket of the upstream client's pool for uploads.
+  const uploadSlots = new UploadSlots(config.uploads.maxConcurrent, config.uploads.maxPerCredential);
   // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
   const state = createSharedState(config, logger);
   const dashscope =
@@ -120,6 +126,7 @@ export function createGateway({
     new DashScopeClient({
       ...upstream,
       baseUrl: upstream.baseUrl,
+      uploadConnections: config.uploads.maxConcurrent,
       tracer: tracing?.upstream,
       onRequest: (event) => metrics.upstreamRequest(event),
       resilience: {
@@ -200,6 +207,7 @@ export function createGateway({
     now,
     warn: (message: string) => logger.warn(message),
     uploads: config.uploads,
+    uploadSlots,
     onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
   const { yoga, codes, operations, persistedQueries, activeSubscriptions, largestSubscriptionShare } = createGatewayYoga({
@@ -233,6 +241,12 @@ export function createGateway({
   });
   const server = createHttpServer(config.http, (request, response) => {
     if (!ops(request, response)) void yoga.requestListener(request, response);
+  });
+  // For the metrics: connections open now, within HTTP_MAX_CONNECTIONS (one dropped past it never counts).
+  let httpConnections = 0;
+  server.on('connection', (socket) => {
+    httpConnections++;
+    socket.once('close', () => httpConnections--);
   });
   const metricsServer =
     config.metrics.port === undefined

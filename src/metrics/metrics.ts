@@ -70,6 +70,12 @@ export type Transport = 'http' | 'sse' | 'multipart' | 'graphql-ws';
 /** Live values read when /metrics is scraped, from the parts that hold them. */
 export interface MetricsSources {
   breakerState: () => 'closed' | 'open' | 'half-open';
+  /** The upstream client's shared pools: bulkhead slots in flight and waiting, credentials whose own breaker is open. */
+  upstream: () => { active: number; queued: number; credentialBreakersOpen: number };
+  /** Uploads in flight (each holds an upload slot and a socket of the uploads' upstream pool). */
+  uploadsActive: () => number;
+  /** Connections open on the public port now (WebSockets and streams included). */
+  httpConnections: () => number;
   cachedJobs: () => number;
   /** Answers held by the response cache (0 when it is off). */
   cachedResponses: () => number;
@@ -157,6 +163,32 @@ export class GatewayMetrics {
         for (const state of ['closed', 'half-open', 'open']) this.set({ state }, state === current ? 1 : 0);
       },
     });
+    // The shared pools of docs/operations.md#fairness-between-tenants, in use now (never labelled by credential).
+    this.gauge(
+      'gateway_upstream_bulkhead_active',
+      'Upstream requests in flight now, within UPSTREAM_MAX_CONCURRENT (uploads not included).',
+      () => sources.upstream().active,
+    );
+    this.gauge(
+      'gateway_upstream_bulkhead_queued',
+      'Upstream requests waiting for a bulkhead slot now, within UPSTREAM_MAX_QUEUED.',
+      () => sources.upstream().queued,
+    );
+    this.gauge(
+      'gateway_upstream_credential_breakers_open',
+      "Credentials (forward mode) whose own circuit breaker is open now: DashScope kept failing that key's calls.",
+      () => sources.upstream().credentialBreakersOpen,
+    );
+    this.gauge(
+      'gateway_uploads_active',
+      "Uploads in flight now, within UPLOAD_MAX_CONCURRENT (each holds a socket of the uploads' pool).",
+      sources.uploadsActive,
+    );
+    this.gauge(
+      'gateway_http_connections',
+      'Connections open on the public port now, WebSockets and streams included, within HTTP_MAX_CONNECTIONS.',
+      sources.httpConnections,
+    );
     this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
     this.gauge('gateway_response_cache_entries', 'Answers held by the response cache.', sources.cachedResponses);
     this.gauge('gateway_redis_up', '1 while the shared-state Redis (REDIS_URL) answers; 0 while it does not, or without REDIS_URL.', () =>
