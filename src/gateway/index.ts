@@ -192,6 +192,7 @@ export function createGateway({
     intervalMs: config.pollIntervalMs,
     maxPollers: config.realtime.maxPollers,
     maxPollersPerCredential: config.realtime.maxPollersPerCredential,
+    shareOf: (credential) => dashscope.shareOf(credential),
     coordination,
   });
   const shared = {

@@ -31,7 +31,7 @@ import { useFanOutBudget } from '../plugins/use-fan-out-budget.js';
 import { buildSchema } from '../schema.js';
 import type { GatewayError } from '../errors/index.js';
 import type { Credential } from '../upstream/dashscope/index.js';
-import { apiKeyScope, credentialScope } from '../upstream/credential-scope.js';
+import { credentialScope } from '../upstream/credential-scope.js';
 import type { Tracing } from '../observability/tracing.js';
 
 export interface YogaParts {
@@ -82,10 +82,11 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const tenantOf = (headers: Headers) => scopeOf(headers) ?? 'anonymous';
-  // What a share of a pool is counted by: the API key alone (credential-scope.ts says why).
+  // What a share of a pool is counted by: the API key alone (credential-scope.ts says why), once DashScope has answered
+  // it; before, the one share of every key it has not (made-up keys cost nothing).
   const shareOf = (headers: Headers) => {
     const credential = credentialFor(headers);
-    return credential && !(credential instanceof GraphQLError) ? apiKeyScope(credential) : 'anonymous';
+    return credential && !(credential instanceof GraphQLError) ? shared.client.shareOf(credential) : 'anonymous';
   };
   const persistedQueries = new PersistedQueries(tenantOf, { trusted: config.persistedDocuments });
   const observer = useOperationObserver({ metrics, logger, codes, trustedNames: operationNames(config.persistedDocuments?.documents) });

@@ -4,7 +4,8 @@ import { capReached } from './limits.js';
 /**
  * At most `max` subscriptions open at once in the process, whatever their transport (SSE and graphql-ws both
  * subscribe through yoga's enveloped `subscribe`), and at most `perCredential` of them for one credential (`scopeOf`
- * names it: its API key, whatever the workspace), so that one tenant cannot hold every slot. A slot is taken before the stream starts and given back when
+ * names it: its API key whatever the workspace, or the one share of every key DashScope has not answered yet), so that
+ * one tenant, or a flood of made-up keys, cannot hold every slot. A slot is taken before the stream starts and given back when
  * it ends, however it ends.
  */
 export function useSubscriptionLimit(
@@ -32,7 +33,7 @@ export function useSubscriptionLimit(
           errors: [
             capReached(
               'maxSubscriptionsPerCredential',
-              `One credential may hold at most ${perCredential} subscriptions at once; end one or try again later.`,
+              `One API key may hold at most ${perCredential} subscriptions at once (keys DashScope has not answered yet share one such share): end one or try again later.`,
             ),
           ],
         });

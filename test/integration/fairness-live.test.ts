@@ -82,6 +82,8 @@ describe('live pollers with UPSTREAM_RATE_PER_SECOND set: a made-up key cannot p
     );
     expect((await pollersActive(stack.url)).gateway_pollers_largest_share).toBe(2);
 
+    // A tenant DashScope has answered (a dashboard reads before it watches): its key has a share of its own.
+    await stack.ok('{ fineTuneJobs(pageSize: 1) { total } }', {}, REAL);
     const real = await open(SEED_JOB_IDS.running, REAL);
     const first = await real.next();
     expect(first?.errors, JSON.stringify(first)).toBeUndefined();
@@ -104,6 +106,39 @@ describe('live pollers with UPSTREAM_RATE_PER_SECOND set: a made-up key cannot p
     // Each stream then completes, and its poller is gone.
     for (const stream of streams) expect(await stream.next()).toBeNull();
     expect((await pollersActive(stack.url)).gateway_pollers_largest_share ?? 0).toBe(0);
+  });
+});
+
+describe('live pollers: a flood of made-up keys, each its own string, that DashScope is slow to refuse', () => {
+  let stack: Stack;
+  const opened: SseStream[] = [];
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTH_MODE: 'forward', POLL_INTERVAL_MS: '50', MAX_POLLERS: '8', CACHE_ENABLED: 'false' } });
+  });
+  afterAll(async () => {
+    for (const stream of opened) stream.close();
+    await stack.close();
+  });
+
+  it('holds one share of the pollers for all such keys together: a tenant DashScope knows still subscribes', async () => {
+    // The real tenant has been answered by DashScope before: its key is known.
+    await stack.ok('{ fineTuneJobs(pageSize: 1) { total } }', {}, REAL);
+    // DashScope takes 3 s to refuse a key it does not know: each made-up key's poller waits that long.
+    stack.emulator.injectFault({ match: { unknownKey: true }, fault: { kind: 'delay', ms: 3_000 } });
+    const attack = await Promise.all(
+      Array.from({ length: 8 }, (_, n) =>
+        openSse(stack.url, WATCH, { id: madeUpId(200 + n) }, { headers: { authorization: `Bearer sk-made-up-flood-${n}` } }),
+      ),
+    );
+    opened.push(...attack);
+    const refused = (await Promise.all(attack.map((stream) => firstWithin(stream, 200)))).filter((p) => p !== 'nothing yet');
+    expect(refused.map((payload) => payload && payload.errors?.[0]?.extensions?.limit)).toEqual(
+      Array.from({ length: 6 }, () => 'maxPollersPerCredential'),
+    );
+    const real = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running }, { headers: REAL });
+    opened.push(real);
+    const first = await real.next();
+    expect(first?.errors, JSON.stringify(first)).toBeUndefined();
   });
 });
 
@@ -169,6 +204,8 @@ describe('subscription slots per credential hold on every transport, whatever th
   };
 
   it('holds two over SSE and graphql-ws; a third is refused over SSE, graphql-ws and multipart, and under another workspace', async () => {
+    // A key DashScope has answered: counted as itself (a key it has not yet answered shares the made-up keys' share).
+    await stack.ok('{ fineTuneJobs(pageSize: 1) { total } }', {}, REAL);
     const sse = await openSse(stack.url, WATCH, { id: SEED_JOB_IDS.running }, { headers: REAL });
     try {
       expect((await sse.next())?.errors).toBeUndefined();

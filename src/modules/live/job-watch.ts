@@ -63,6 +63,11 @@ export interface JobWatchOptions {
   maxPollersPerCredential?: number;
   /** Who polls when several replicas watch the same resource (Redis leases); without it, every poller polls. */
   coordination?: PollCoordination;
+  /**
+   * What a credential's share is counted by (default: its API key). The gateway's: the key once DashScope has answered
+   * it, else the one share of every key DashScope has not answered (DashScopeClient.shareOf): made-up keys cost nothing.
+   */
+  shareOf?: (credential: Credential) => string;
 }
 
 /**
@@ -82,6 +87,7 @@ export class JobWatch {
       maxBackoffMs: 30_000,
       maxPollers: Infinity,
       maxPollersPerCredential: Infinity,
+      shareOf: apiKeyScope,
       ...options,
       coordination: options.coordination ?? inProcessPolling,
     };
@@ -127,12 +133,12 @@ export class JobWatch {
     if (this.pollers.size - (existing ? 1 : 0) >= maxPollers) {
       throw capReached('maxPollers', `The gateway watches at most ${maxPollers} resources at once; try again later.`);
     }
-    const share = apiKeyScope(credential);
+    const share = this.options.shareOf(credential);
     const held = this.shares.get(share) ?? 0;
     if (held - (existing ? 1 : 0) >= maxPollersPerCredential) {
       throw capReached(
         'maxPollersPerCredential',
-        `One API key may have at most ${maxPollersPerCredential} jobs or deployments watched at once; end a subscription or try again later.`,
+        `One API key may have at most ${maxPollersPerCredential} jobs or deployments watched at once (keys DashScope has not answered yet share one such share): end a subscription or try again later.`,
       );
     }
     const poller: Poller<T> = new Poller<T>(
