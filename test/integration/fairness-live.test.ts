@@ -89,6 +89,15 @@ describe('live pollers with UPSTREAM_RATE_PER_SECOND set: a made-up key cannot p
     expect(first?.errors, JSON.stringify(first)).toBeUndefined();
     expect(first?.data?.fineTuneJobUpdated).toMatchObject({ id: SEED_JOB_IDS.running });
   });
+});
+
+describe('live pollers: a poller that never got an answer', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // No retries inside a poll: each of the poller's attempts is one request.
+    stack = await startStack({ env: { AUTH_MODE: 'forward', POLL_INTERVAL_MS: '50', UPSTREAM_RETRIES: '0' } });
+  });
+  afterAll(() => stack.close());
 
   it('ends a poller that never got an answer after a bounded number of attempts, with the coded error', async () => {
     const fake = { authorization: 'Bearer sk-made-up-attacker-0002' };
@@ -97,7 +106,7 @@ describe('live pollers with UPSTREAM_RATE_PER_SECOND set: a made-up key cannot p
       match: { apiKey: fake.authorization.slice(7) },
       fault: { kind: 'status', status: 429, code: 'Throttling' },
     });
-    const streams = await Promise.all([open(madeUpId(100), fake), open(madeUpId(101), fake)]);
+    const streams = await Promise.all([madeUpId(100), madeUpId(101)].map((id) => openSse(stack.url, WATCH, { id }, { headers: fake })));
     const ends = await Promise.all(streams.map((stream) => firstWithin(stream, 10_000)));
     for (const end of ends) {
       expect(end).not.toBe('nothing yet');
@@ -106,6 +115,31 @@ describe('live pollers with UPSTREAM_RATE_PER_SECOND set: a made-up key cannot p
     // Each stream then completes, and its poller is gone.
     for (const stream of streams) expect(await stream.next()).toBeNull();
     expect((await pollersActive(stack.url)).gateway_pollers_largest_share ?? 0).toBe(0);
+  });
+});
+
+describe('live pollers: a poller whose reads never come back', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTH_MODE: 'forward', POLL_INTERVAL_MS: '50', UPSTREAM_HEADERS_TIMEOUT_MS: '60000' } });
+  });
+  afterAll(() => stack.close());
+
+  it('ends once it has had no value for 100 poll intervals, with UPSTREAM_TIMEOUT, even while its read hangs', async () => {
+    const fake = 'sk-made-up-hanging-0001';
+    // DashScope never answers this key (with Redis, a replica waiting on another's lease sees the same: nothing).
+    stack.emulator.injectFault({ match: { apiKey: fake }, fault: { kind: 'hang' } });
+    const stream = await openSse(stack.url, WATCH, { id: madeUpId(300) }, { headers: { authorization: `Bearer ${fake}` } });
+    try {
+      const end = await firstWithin(stream, 12_000);
+      expect(end).not.toBe('nothing yet');
+      expect((end as StreamPayload).errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT', retryable: true });
+      expect(await stream.next()).toBeNull();
+      expect((await pollersActive(stack.url)).gateway_pollers_active).toBe(0);
+    } finally {
+      stream.close();
+      stack.emulator.clearFaults();
+    }
   });
 });
 

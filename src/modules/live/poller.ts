@@ -26,6 +26,11 @@ export interface PollerOptions {
  * slot for ever, retrying; one that got an answer once retries a failure that may clear for as long as it is watched.
  */
 export const ATTEMPTS_BEFORE_FIRST_ANSWER = 5;
+/**
+ * Poll intervals a poller may go without any value, however its attempts go: one whose read hangs, or that waits on
+ * another replica's poller that never gets an answer either (Redis leases), ends with UPSTREAM_TIMEOUT after this.
+ */
+export const INTERVALS_BEFORE_FIRST_ANSWER = 100;
 
 /** Log lines read per upstream call (DashScope's maximum, docs/upstream.md §6.7). */
 const LOG_PAGE = 1000;
@@ -66,8 +71,9 @@ export class Poller<T> {
   /** The log lines read so far by the shared polls; undefined while nobody watches the logs. */
   private logCursor: number | undefined;
   private finished = false;
-  /** Whether a read (here or by another replica) ever succeeded: until then, attempts are bounded. */
+  /** Whether a read (here or by another replica) ever succeeded: until then, attempts and time are bounded. */
   private answered = false;
+  private readonly firstAnswer: NodeJS.Timeout;
   private readonly turn: PollTurn<T>;
 
   constructor(
@@ -79,6 +85,8 @@ export class Poller<T> {
     coordination: PollCoordination,
   ) {
     this.turn = coordination.join(kind, credential, jobId, (value) => this.receive(value));
+    const waitMs = options.intervalMs * INTERVALS_BEFORE_FIRST_ANSWER;
+    this.firstAnswer = setTimeout(() => this.noAnswer(waitMs), waitMs).unref();
     // Shared by every subscriber of the job: its log lines are nobody's request (not the first subscriber's).
     void requestScope.exit(() => this.run());
   }
@@ -136,6 +144,7 @@ export class Poller<T> {
   }
 
   private halt(): void {
+    clearTimeout(this.firstAnswer);
     if (!this.controller.signal.aborted) this.controller.abort();
     this.turn.leave();
     this.onStop();
@@ -152,11 +161,33 @@ export class Poller<T> {
         this.stop();
         return;
       }
-      this.onStop();
-      for (const channel of this.jobSubscribers) endWith(channel, { error: failure });
-      for (const { channel } of this.logSubscribers) endWith(channel, { error: failure });
-      this.halt();
+      this.fail(failure);
     }
+  }
+
+  /** Every stream ends with `failure`, and polling stops. */
+  private fail(failure: GraphQLError): void {
+    this.onStop();
+    for (const channel of this.jobSubscribers) endWith(channel, { error: failure });
+    for (const { channel } of this.logSubscribers) endWith(channel, { error: failure });
+    this.halt();
+  }
+
+  private gotAnswer(): void {
+    this.answered = true;
+    clearTimeout(this.firstAnswer);
+  }
+
+  /** No value yet after `waitMs`: the reads in flight are abandoned, and the streams end. */
+  private noAnswer(waitMs: number): void {
+    if (this.answered || !this.active) return;
+    const seconds = Math.round(waitMs / 100) / 10;
+    this.fail(
+      new GatewayError(
+        `DashScope has not answered about ${this.kind.name} "${this.jobId}" in the ${seconds} s since it was first watched; subscribe again later.`,
+        { code: 'UPSTREAM_TIMEOUT', retryable: true },
+      ),
+    );
   }
 
   /**
@@ -173,7 +204,7 @@ export class Poller<T> {
 
   /** A value another replica's poller read (validated by the coordination): delivered as if read here. */
   private receive(value: T): void {
-    this.answered = true;
+    this.gotAnswer();
     if (!this.active || isDeepStrictEqual(value, this.last)) return;
     this.last = value;
     for (const channel of this.jobSubscribers) channel.push({ value });
@@ -186,7 +217,7 @@ export class Poller<T> {
   /** One poll; true once the resource is final (a job: and every log line was delivered). */
   private async poll(share: boolean): Promise<boolean> {
     const value = await this.kind.read(this.options.client, this.credential, this.jobId, this.controller.signal);
-    this.answered = true;
+    this.gotAnswer();
     if (!isDeepStrictEqual(value, this.last)) {
       this.last = value;
       for (const channel of this.jobSubscribers) channel.push({ value });
