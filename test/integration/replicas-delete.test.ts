@@ -84,12 +84,23 @@ describe.skipIf(!redisAvailable('replica delete'))('a delete on one replica, wit
     const id = await finishedJob();
     // DashScope reads the job at once but sends B its answer slowly: B's read spans the whole delete.
     await stack.injectFault({ match: { route: 'get', jobId: id }, times: 1, fault: { kind: 'slow-body', ms: 1_500 } });
-    const slow = b().gql(KEPT, { id }) as Promise<JobAnswer>;
+    const slow = b().gql<{ fineTuneJob: { id: string; status: string } | null }>(KEPT, { id });
     await vi.waitFor(async () => expect(await stack.upstreamCalls('get')).toBe(1), { timeout: 5_000, interval: 20 });
     const deleted = await a().gql(DELETE, { id });
     expect(deleted.errors).toBeUndefined();
     // B answers what DashScope sent it: the job as it was when B asked.
     expect((await slow).data?.fineTuneJob).toEqual({ id, status: 'SUCCEEDED' });
+    await everywhereGone(id);
+  });
+
+  it('a page of jobs B began listing before A deleted one, answered after, leaves nothing behind either', async () => {
+    const id = await finishedJob();
+    // The page, with the job in it, is read by DashScope at once and sent to B slowly (the list fills the job cache).
+    await stack.injectFault({ match: { route: 'list' }, times: 1, fault: { kind: 'slow-body', ms: 1_500 } });
+    const page = b().gql<{ fineTuneJobs: { items: Array<{ id: string }> } }>(`{ fineTuneJobs(page: 1, pageSize: 100) { items { id } } }`);
+    await vi.waitFor(async () => expect(await stack.upstreamCalls('list')).toBe(1), { timeout: 5_000, interval: 20 });
+    expect((await a().gql(DELETE, { id })).errors).toBeUndefined();
+    expect((await page).data?.fineTuneJobs.items.map((job) => job.id)).toContain(id);
     await everywhereGone(id);
   });
 
