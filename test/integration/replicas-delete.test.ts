@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
 import { startStack, type Stack } from '../support/stack.js';
-import {
-  redisAvailable,
-  startRedis,
-  startReplicas,
-  type GraphQLBody,
-  type RedisServer,
-  type Replica,
-  type Replicas,
-} from '../support/redis.js';
+import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
 
 /*
  * A deleted job is NOT_FOUND everywhere once its delete answered: on every replica, for every spelling of the
@@ -140,5 +132,3 @@ describe('a delete in one process clears every credential spelling’s cached co
     for (const { query, headers } of READS) expectGone((await stack.gql(query, { id }, { ...key, ...headers })).body as JobAnswer, query);
   });
 });
-
-export type { Replica };
