@@ -132,3 +132,66 @@ describe('a delete in one process clears every credential spelling’s cached co
     for (const { query, headers } of READS) expectGone((await stack.gql(query, { id }, { ...key, ...headers })).body as JobAnswer, query);
   });
 });
+
+describe('a write another tenant sends to a job’s id empties none of the owner’s caches (no Redis)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTH_MODE: 'forward' } });
+  });
+  afterAll(() => stack.close());
+
+  const owner = { authorization: `Bearer ${DEMO_ACCOUNT.apiKey}` };
+  /** The owner's job, read twice (both caches filled); upstream calls counted from then on. */
+  const cachedJob = async () => {
+    const id = newJobId();
+    stack.emulator.putRawJob(DEMO_ACCOUNT.apiKey, { job_id: id, status: 'SUCCEEDED', model: 'qwen3-8b' });
+    for (const { query } of READS) for (let i = 0; i < 2; i++) await stack.ok(query, { id }, owner);
+    stack.emulator.resetStats();
+    return id;
+  };
+  const responseHits = async () => {
+    const text = await (await fetch(`${stack.url}/metrics`)).text();
+    return Number(/^gateway_cache_lookups_total\{cache="response",result="hit"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+  const ownerReadsFromCache = async (id: string) => {
+    const hits = await responseHits();
+    for (const { query } of READS)
+      expect((await stack.ok<{ fineTuneJob: { status: string } }>(query, { id }, owner)).fineTuneJob.status).toBe('SUCCEEDED');
+    // `logs` is never cached: the executed shape reads it (1 call); the job itself comes from the caches.
+    expect(stack.upstreamCalls('get')).toBe(0);
+    // And the kept answers (with and without the header) are still kept.
+    expect(await responseHits()).toBe(hits + 2);
+  };
+
+  it('a delete DashScope refuses (a made-up key) leaves them', async () => {
+    const id = await cachedJob();
+    const refused = await stack.gql(DELETE, { id }, { authorization: 'Bearer sk-made-up-vandal-0001' });
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    stack.emulator.resetStats();
+    await ownerReadsFromCache(id);
+  });
+
+  it('a delete whose caller leaves before DashScope refuses it leaves them too', async () => {
+    const id = await cachedJob();
+    // DashScope takes a while to refuse a key it does not know; the caller does not wait for it.
+    stack.emulator.injectFault({ match: { unknownKey: true }, fault: { kind: 'delay', ms: 500 } });
+    try {
+      const leaving = new AbortController();
+      const sent = fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-made-up-vandal-0002' },
+        body: JSON.stringify({ query: DELETE, variables: { id } }),
+        signal: leaving.signal,
+      }).catch(() => undefined);
+      await vi.waitFor(() => expect(stack.upstreamCalls('delete')).toBe(1), { interval: 10 });
+      leaving.abort();
+      await sent;
+      // DashScope's refusal arrives after the caller left.
+      await vi.waitFor(() => expect(stack.emulator.stats().inFlight).toBe(0), { interval: 10 });
+    } finally {
+      stack.emulator.clearFaults();
+    }
+    stack.emulator.resetStats();
+    await ownerReadsFromCache(id);
+  });
+});

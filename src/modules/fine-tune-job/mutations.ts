@@ -22,19 +22,28 @@ import { SEARCH_MAX_PAGES, findCreatedJob, idempotencyMarker, jobsOfCreate, type
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * A write to job `id`, then every copy of the job read before forgotten, before the write answers (on every replica:
- * src/upstream/job-reader.ts): everyone's once DashScope took the write or may have, only the caller's when DashScope
- * refused it (it changed nothing, and another tenant's cached copies are not the caller's to throw away). An upstream
- * failure in its GraphQL form (an expected outcome, not a gateway error to log).
+ * A write to job `id`, answered by the deadline (`cutOff`), then every copy of the job read before forgotten, before the
+ * write answers (on every replica: src/upstream/job-reader.ts): everyone's once DashScope took the write or may have,
+ * only the caller's when DashScope refused it (it changed nothing, and another tenant's cached copies are not the
+ * caller's to throw away). A caller cut off before DashScope answered (gone, or the deadline) has its own copy
+ * forgotten at once and everyone's only if DashScope's answer, when it comes, says so: leaving early is no way to
+ * empty others' caches. Failures in their GraphQL form (an expected outcome, not a gateway error to log).
  */
-async function writeToJob<T>(ctx: GatewayContext, id: string, write: Promise<T>): Promise<T> {
+async function writeToJob<T>(ctx: GatewayContext, id: string, write: Promise<T>, cutOff: (by: CutOff) => GatewayError): Promise<T> {
+  // Whose copies DashScope's answer says go: everyone's unless it refused the write; unset until it answered.
+  let everyone: boolean | undefined;
+  const answered = write.then(
+    () => (everyone = true),
+    (failure: unknown) => (everyone = mayHaveChanged(failure)),
+  );
   try {
-    const result = await write;
+    const result = await byDeadline(write, ctx.signal, cutOff);
     await ctx.invalidateJob(id);
     return result;
   } catch (error) {
     // Even a refused write (a cancel of a job that finished meanwhile) says the caller's copy is out of date.
-    await ctx.invalidateJob(id, mayHaveChanged(error));
+    await ctx.invalidateJob(id, everyone ?? false);
+    if (everyone === undefined) void answered.then((took) => (took ? ctx.invalidateJob(id) : undefined));
     throw toGatewayError(error);
   }
 }
@@ -138,13 +147,13 @@ export const Mutation: MutationResolvers = {
 
   cancelFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
-    await writeToJob(ctx, id, byDeadline(ctx.client.cancelJob(ctx.credential(), id), ctx.signal, writeCutOff('cancel', id)));
+    await writeToJob(ctx, id, ctx.client.cancelJob(ctx.credential(), id), writeCutOff('cancel', id));
     return ctx.loaders.job.load(id);
   },
 
   deleteFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
-    await writeToJob(ctx, id, byDeadline(ctx.client.deleteJob(ctx.credential(), id), ctx.signal, writeCutOff('delete', id)));
+    await writeToJob(ctx, id, ctx.client.deleteJob(ctx.credential(), id), writeCutOff('delete', id));
     return { id, deleted: true };
   },
 
@@ -157,11 +166,7 @@ export const Mutation: MutationResolvers = {
         { code: 'UPSTREAM_TIMEOUT', retryable: true },
       );
     // The checkpoint's status moves on: no copy of the job's checkpoints read before may be served.
-    const submitted = await writeToJob(
-      ctx,
-      jobId,
-      byDeadline(ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), ctx.signal, cutOff),
-    );
+    const submitted = await writeToJob(ctx, jobId, ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), cutOff);
     // §6.10: `false` is a failed submission, nothing exported; DashScope says to retry.
     if (!submitted) {
       throw new GatewayError(
