@@ -46,7 +46,7 @@ export interface GatewayContext {
   /**
    * After a write to the job or a live update of it: forgets every copy of the job this operation holds, so that the
    * next read goes upstream, and the gateway's copies: every credential's (`everyone`, the default: DashScope took the
-   * write), or only the caller's (it refused it). Resolves once the shared caches applied it.
+   * write), or only the caller's (it refused it; a live update). Resolves once the shared caches applied it.
    */
   invalidateJob(id: string, everyone?: boolean): Promise<void>;
   prices: PriceList;
@@ -98,8 +98,8 @@ export interface ContextDeps {
   /** Gateway-wide, made once by createGateway (config.uploads); unbounded when not given. */
   uploadSlots?: UploadSlots;
   /**
-   * After a write DashScope took (or may have) or a live update, with a valid credential: whatever else keeps copies of
-   * the job forgets them, for every credential.
+   * After a write DashScope took (or may have), with a valid credential: whatever else keeps copies of the job forgets
+   * them, for every credential.
    */
   onJobChanged?: (jobId: string) => void;
 }

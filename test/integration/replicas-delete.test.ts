@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_ACCOUNT } from '../../src/emulator/index.js';
+import { openSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { redisAvailable, startRedis, startReplicas, type GraphQLBody, type RedisServer, type Replicas } from '../support/redis.js';
 
@@ -15,6 +16,9 @@ const KEPT = `query Kept($id: ID!) { fineTuneJob(id: $id) { id status } }`;
 const EXECUTED = `query Executed($id: ID!) { fineTuneJob(id: $id) { id status logs(limit: 1) { total } } }`;
 const DELETE = `mutation($id: ID!) { deleteFineTuneJob(id: $id) { id deleted } }`;
 const NAMED_WORKSPACE = { 'x-dashscope-workspace': DEMO_ACCOUNT.workspaceId };
+const WATCH = `subscription($id: ID!) { fineTuneJobUpdated(id: $id) { status } }`;
+/** A second tenant (an account of its own in the emulator). */
+const OTHER_TENANT = 'sk-replicas-delete-other';
 
 type JobAnswer = GraphQLBody<{ fineTuneJob: { id: string; status: string } | null }>;
 const newJobId = () => `ft-202611280000-${Math.random().toString(16).slice(2, 6)}`;
@@ -40,7 +44,11 @@ describe.skipIf(!redisAvailable('replica delete'))('a delete on one replica, wit
   let stack: Replicas;
   beforeAll(async () => {
     redis = await startRedis();
-    stack = await startReplicas({ count: 2, env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '2000' } });
+    stack = await startReplicas({
+      count: 2,
+      emulatorArgs: ['--account', OTHER_TENANT],
+      env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '2000', POLL_INTERVAL_MS: '50' },
+    });
     for (const replica of stack.replicas) await replica.child.logged(/Redis at .* ready/);
   }, 60_000);
   afterAll(async () => {
@@ -51,12 +59,12 @@ describe.skipIf(!redisAvailable('replica delete'))('a delete on one replica, wit
 
   const a = () => stack.replicas[0]!;
   const b = () => stack.replicas[1]!;
-  const finishedJob = async () => {
+  const finishedJob = async (apiKey = stack.apiKey) => {
     const id = newJobId();
     const response = await fetch(`${stack.emulatorUrl}/__emulator/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ apiKey: stack.apiKey, job: { job_id: id, status: 'SUCCEEDED', model: 'qwen3-8b' } }),
+      body: JSON.stringify({ apiKey, job: { job_id: id, status: 'SUCCEEDED', model: 'qwen3-8b' } }),
     });
     expect(response.status).toBe(200);
     await response.body?.cancel();
@@ -94,6 +102,21 @@ describe.skipIf(!redisAvailable('replica delete'))('a delete on one replica, wit
     expect((await a().gql(DELETE, { id })).errors).toBeUndefined();
     expect((await page).data?.fineTuneJobs.items.map((job) => job.id)).toContain(id);
     await everywhereGone(id);
+  });
+
+  it('another tenant watching its own job live does not keep a page from filling the shared job cache', async () => {
+    const id = await finishedJob();
+    const theirs = await finishedJob(OTHER_TENANT);
+    await stack.injectFault({ match: { route: 'list', apiKey: stack.apiKey }, times: 1, fault: { kind: 'slow-body', ms: 1_500 } });
+    const page = b().gql<{ fineTuneJobs: { items: Array<{ id: string }> } }>(`{ fineTuneJobs(page: 1, pageSize: 100) { items { id } } }`);
+    await vi.waitFor(async () => expect(await stack.upstreamCalls('list')).toBe(1), { timeout: 5_000, interval: 20 });
+    // Meanwhile the other tenant subscribes to its finished job (one value, then the end) on A.
+    const watch = await openSse(a().url, WATCH, { id: theirs }, { headers: { authorization: `Bearer ${OTHER_TENANT}` } });
+    expect((await watch.rest()).map((payload) => payload.errors ?? payload.data?.fineTuneJobUpdated.status)).toEqual(['SUCCEEDED']);
+    expect((await page).data?.fineTuneJobs.items.map((job) => job.id)).toContain(id);
+    await stack.resetUpstreamCalls();
+    expect((await b().gql(EXECUTED, { id })).data?.fineTuneJob).toMatchObject({ id, status: 'SUCCEEDED' });
+    expect(await stack.upstreamCalls('get')).toBe(0);
   });
 
   it('a delete with the workspace named clears what reads without the header cached, and the reverse', async () => {
