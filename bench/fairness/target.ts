@@ -1,4 +1,4 @@
-import { startRedis, startReplicas, type RedisServer, type Replicas } from '../../test/support/redis.js';
+import { startRedis, startReplicas, type RedisServer } from '../../test/support/redis.js';
 import type { Attack, AttackTarget } from './attacks.js';
 
 /** The attacking tenant's key: an account of its own in the emulator (the dashboard uses the demo account). */
@@ -7,7 +7,6 @@ export const ATTACKER_KEY = 'sk-fairness-attacker';
 export interface RunningTarget extends AttackTarget {
   /** The dashboard's key: the emulator's demo account, whose seeded jobs include running ones (read upstream each time). */
   victimKey: string;
-  replicas: Replicas;
   close(): Promise<void>;
 }
 
@@ -30,7 +29,6 @@ export async function startTarget(attack: Attack | undefined, env: Record<string
       emulatorUrl: replicas.emulatorUrl,
       attackerKey: ATTACKER_KEY,
       victimKey: replicas.apiKey,
-      replicas,
       close: async () => {
         await replicas.close();
         await redis?.stop();

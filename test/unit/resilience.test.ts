@@ -291,6 +291,15 @@ describe('shared by tenants (forward mode)', () => {
     expect(resilience.knows('never-answered-0')).toBe(false);
   });
 
+  it("a made-up key's 401 does not reset the shared breaker's count either", async () => {
+    const { resilience } = guard({ retries: 0, breakerFailures: 4, tenants: true });
+    for (const key of ['a', 'b']) await resilience.run(as(key), () => Promise.resolve('known'));
+    for (const key of ['a', 'a', 'b']) await fail(resilience, as(key));
+    await fail(resilience, as('made-up'), http(401));
+    await fail(resilience, as('b'));
+    expect(resilience.state().breaker).toBe('open');
+  });
+
   it('a call holding a slot of its own (an upload) takes no bulkhead slot', async () => {
     const { resilience } = guard({ maxConcurrent: 1, maxQueued: 0 });
     const held = deferred();

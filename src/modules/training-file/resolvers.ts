@@ -45,6 +45,13 @@ export const Query: QueryResolvers = {
 };
 
 /** An entity reference from a federated gateway (`_entities`): read like `trainingFile(id)`, null when unknown. */
+export const TrainingFile: TrainingFileResolvers = {
+  __resolveReference: async ({ id }, ctx) => {
+    requireId(id, 'training file', 'representations');
+    return nullIfNotFound(ctx.loader(fileOf).load(id));
+  },
+};
+
 /** The upload itself, within its slot: everything about the file is checked on its first bytes, before DashScope is called. */
 async function upload(file: StreamedFile, description: string | null | undefined, credential: Credential, ctx: GatewayContext) {
   const checked = await checkUpload(file, ctx.uploads);
@@ -65,13 +72,6 @@ async function upload(file: StreamedFile, description: string | null | undefined
     checked.drain();
   }
 }
-
-export const TrainingFile: TrainingFileResolvers = {
-  __resolveReference: async ({ id }, ctx) => {
-    requireId(id, 'training file', 'representations');
-    return nullIfNotFound(ctx.loader(fileOf).load(id));
-  },
-};
 
 export const Mutation: MutationResolvers = {
   uploadTrainingFile: async (_parent, { file, description }, ctx) => {

@@ -170,7 +170,7 @@ export class Resilience {
       const probes = { shared: shared === 'probe', own: ownAdmission === 'probe' };
       try {
         const result = await send();
-        this.succeeded(credential, true);
+        this.answered(credential, true, probes.shared);
         return result;
       } catch (error) {
         // The caller left, the deadline passed, or the caller's own request failed it (an upload's body): that says
@@ -181,7 +181,7 @@ export class Resilience {
           if (call.signal?.aborted && !isCallersOwn(error)) throw aborted(call);
           throw error;
         }
-        if (!isUpstreamFault(error)) this.succeeded(credential, knowsKey(error));
+        if (!isUpstreamFault(error)) this.answered(credential, knowsKey(error), probes.shared);
         else this.failed(credential, probes);
         throw error;
       }
@@ -198,15 +198,18 @@ export class Resilience {
     if (ownMs > 0) throw this.shed(call, "the circuit breaker of this key is open: DashScope kept failing this key's calls", ownMs);
   }
 
-  /** DashScope answered (`known`: and took the key). */
-  private succeeded(credential: string, known: boolean): void {
-    if (this.breaker.succeeded()) this.options.onEvent({ type: 'breaker', state: 'closed' });
+  /**
+   * DashScope answered (`took`: and took the key). A key it never took has no say in everyone's breaker, either way:
+   * made-up keys would open it with faults of as many keys as needed, or keep it from opening with their 401s.
+   */
+  private answered(credential: string, took: boolean, sharedProbe: boolean): void {
+    if (took) this.knownKeys?.set(credential, true);
     this.credentialBreakers?.succeeded(credential);
-    if (known) this.knownKeys?.set(credential, true);
+    if (!this.knows(credential)) return this.breaker.abandoned(sharedProbe);
+    if (this.breaker.succeeded()) this.options.onEvent({ type: 'breaker', state: 'closed' });
   }
 
   private failed(credential: string, probes: { shared: boolean; own: boolean }): void {
-    // A key DashScope never took has no say in everyone's breaker: made-up keys would make a threshold of any size.
     if (!this.knows(credential)) this.breaker.abandoned(probes.shared);
     else if (this.breaker.failed(probes.shared, credential)) this.options.onEvent({ type: 'breaker', state: 'open' });
     if (this.credentialBreakers?.failed(credential, probes.own)) this.options.onEvent({ type: 'breaker', state: 'open', credential: true });
