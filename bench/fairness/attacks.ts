@@ -218,5 +218,72 @@ export const failingKey: Attack = {
   },
 };
 
+/** A subscription over SSE with a made-up key: held until the gateway ends it, or cancelled once it started (`hold`). */
+async function subscribe(target: AttackTarget, body: object, signal: AbortSignal, hold: boolean): Promise<void> {
+  const cancel = new AbortController();
+  const response = await fetch(`${target.gateways[0]!}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${madeUpKey()}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.any([signal, cancel.signal, AbortSignal.timeout(60_000)]),
+  });
+  if (hold) await response.arrayBuffer();
+  cancel.abort();
+}
+
+/** A job id of the right form that no account has. */
+const madeUpJobId = (i: number) => `ft-209901010000-${(i % 0x10000).toString(16).padStart(4, '0')}`;
+
+/**
+ * Subscriptions on made-up job ids, each with a new made-up key that DashScope takes 3 s to refuse, held open and
+ * opened again as soon as the gateway ends one: each holds a poller until DashScope's refusal. With few pollers in all
+ * (MAX_POLLERS 16), another tenant's watch needs one too.
+ */
+export const madeUpKeyPollers: Attack = {
+  name: 'made-up key pollers',
+  what: 'subscriptions on made-up ids, each with a new made-up key refused after 3 s, held and reopened (rate limit set)',
+  env: { MAX_POLLERS: '16', UPSTREAM_RATE_PER_SECOND: '200', UPSTREAM_BURST: '200' },
+  width: { test: 24, bench: 48 },
+  run: async (target, { width, signal }) => {
+    await injectFault(target, { match: { unknownKey: true }, fault: { kind: 'delay', ms: 3_000 } });
+    const watch = 'subscription($id: ID!) { fineTuneJobUpdated(id: $id) { id status } }';
+    return loops(width, signal, async (i) => {
+      await subscribe(target, { query: watch, variables: { id: madeUpJobId(i) } }, signal, true);
+      // Refused at once (a cap): a breath before the next, so that a refusing gateway is not flooded.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+  },
+};
+
+/**
+ * Subscriptions with a new operation name each and a new made-up key, cancelled as soon as they start (DashScope takes
+ * 3 s to refuse the key): each name would become an `operation_name` label if the gateway admitted it.
+ */
+export const labelExhaustion: Attack = {
+  name: 'label exhaustion',
+  what: 'subscriptions with a new operation name each and a new made-up key, cancelled before DashScope answers',
+  width: { test: 4, bench: 8 },
+  run: async (target, { width, signal }) => {
+    await injectFault(target, { match: { unknownKey: true }, fault: { kind: 'delay', ms: 3_000 } });
+    return loops(width, signal, (i) =>
+      subscribe(
+        target,
+        { query: `subscription Stolen${i}($id: ID!) { fineTuneJobUpdated(id: $id) { id } }`, variables: { id: madeUpJobId(i) } },
+        signal,
+        false,
+      ),
+    );
+  },
+};
+
 /** Every attack, in the order the bench runs them. */
-export const ATTACKS: Attack[] = [cutOffUploads, stalledUploads, madeUpKeyReads, slowRefusals, slowKey, failingKey];
+export const ATTACKS: Attack[] = [
+  cutOffUploads,
+  stalledUploads,
+  madeUpKeyReads,
+  slowRefusals,
+  slowKey,
+  failingKey,
+  madeUpKeyPollers,
+  labelExhaustion,
+];
