@@ -70,6 +70,8 @@ const EnvModel = z.object({
   UPSTREAM_BREAKER_OPEN_MS: optional(positiveInt),
   UPSTREAM_MAX_CONCURRENT: optional(positiveInt),
   UPSTREAM_MAX_QUEUED: optional(z.coerce.number().int().min(0)),
+  UPSTREAM_MAX_CONCURRENT_PER_CREDENTIAL: optional(positiveInt),
+  UPSTREAM_MAX_QUEUED_PER_CREDENTIAL: optional(z.coerce.number().int().min(0)),
   OPERATION_DEADLINE_MS: optional(positiveInt),
   CREATE_SETTLE_MS: optional(z.coerce.number().int().min(0)),
   SHUTDOWN_GRACE_MS: optional(z.coerce.number().int().min(0)),
@@ -110,6 +112,7 @@ const EnvModel = z.object({
   MAX_SUBSCRIPTIONS: optional(positiveInt),
   MAX_SUBSCRIPTIONS_PER_CREDENTIAL: optional(positiveInt),
   MAX_POLLERS: optional(positiveInt),
+  MAX_POLLERS_PER_CREDENTIAL: optional(positiveInt),
   DEMO: optional(bool),
   HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt),
   HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt),
@@ -133,6 +136,9 @@ const EnvModel = z.object({
   PERSISTED_DOCUMENTS: optional(z.string().min(1)),
   PERSISTED_DOCUMENTS_ONLY: optional(bool),
   UPLOAD_MAX_BYTES: optional(positiveInt),
+  UPLOAD_MAX_CONCURRENT: optional(positiveInt),
+  UPLOAD_MAX_CONCURRENT_PER_CREDENTIAL: optional(positiveInt),
+  UPLOAD_IDLE_TIMEOUT_MS: optional(positiveInt),
   UPLOAD_TYPES: optional(
     z
       .string()
@@ -222,6 +228,8 @@ export interface Config {
     maxSubscriptionsPerCredential: number;
     /** Jobs polled upstream at once for subscribers (one poller per job and credential). */
     maxPollers: number;
+    /** Of those, the most one API key (whatever its workspaces) may have polled at once: no tenant takes them all. */
+    maxPollersPerCredential: number;
     /**
      * With Redis: how long a replica's lease on polling one job (or deployment) lasts unless renewed; the holder renews
      * it every poll, and a replica that died is replaced by another one's poller after about this long.
@@ -358,6 +366,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const authMode = e.AUTH_MODE ?? 'server';
   const region = e.DASHSCOPE_REGION ?? 'intl';
   const demo = authMode === 'server' && !e.DASHSCOPE_BASE_URL && !e.DASHSCOPE_API_KEY;
+  // What one credential may take of a shared pool (docs/operations.md#fairness-between-tenants): in forward mode a
+  // quarter unless set; in server mode every caller acts with the gateway's one key, so the share is the whole pool.
+  const share = (total: number, set: number | undefined) =>
+    Math.min(total, set ?? (authMode === 'forward' ? Math.max(1, Math.floor(total / 4)) : total));
+  const maxConcurrent = e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent;
+  const maxQueued = e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued;
+  const maxUploads = e.UPLOAD_MAX_CONCURRENT ?? DEFAULT_UPLOAD_RULES.maxConcurrent;
 
   return {
     env: e.NODE_ENV ?? 'development',
@@ -384,8 +399,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         retryBudgetMin: e.UPSTREAM_RETRY_BUDGET_MIN ?? DEFAULT_RESILIENCE.retryBudgetMin,
         breakerFailures: e.UPSTREAM_BREAKER_FAILURES ?? DEFAULT_RESILIENCE.breakerFailures,
         breakerOpenMs: e.UPSTREAM_BREAKER_OPEN_MS ?? DEFAULT_RESILIENCE.breakerOpenMs,
-        maxConcurrent: e.UPSTREAM_MAX_CONCURRENT ?? e.UPSTREAM_CONNECTIONS ?? DEFAULT_RESILIENCE.maxConcurrent,
-        maxQueued: e.UPSTREAM_MAX_QUEUED ?? DEFAULT_RESILIENCE.maxQueued,
+        maxConcurrent,
+        maxQueued,
+        maxConcurrentPerCredential: share(maxConcurrent, e.UPSTREAM_MAX_CONCURRENT_PER_CREDENTIAL),
+        maxQueuedPerCredential: share(maxQueued, e.UPSTREAM_MAX_QUEUED_PER_CREDENTIAL),
+        tenants: authMode === 'forward',
       },
       rateLimit: e.UPSTREAM_RATE_PER_SECOND
         ? {
@@ -415,7 +433,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchLimit: e.BATCH_LIMIT ?? DEFAULT_LIMITS.batchLimit,
       maxUpstreamCalls: e.MAX_UPSTREAM_CALLS ?? DEFAULT_LIMITS.maxUpstreamCalls,
     },
-    uploads: { maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes, types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types },
+    uploads: {
+      maxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULT_UPLOAD_RULES.maxBytes,
+      types: e.UPLOAD_TYPES ?? DEFAULT_UPLOAD_RULES.types,
+      idleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS ?? DEFAULT_UPLOAD_RULES.idleTimeoutMs,
+      maxConcurrent: maxUploads,
+      maxPerCredential: share(maxUploads, e.UPLOAD_MAX_CONCURRENT_PER_CREDENTIAL),
+    },
     cache: {
       enabled: e.CACHE_ENABLED ?? true,
       ttlMs: e.CACHE_TTL_MS ?? 300_000,
@@ -443,6 +467,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.MAX_SUBSCRIPTIONS_PER_CREDENTIAL ??
         (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_SUBSCRIPTIONS ?? 1_000) / 4)) : (e.MAX_SUBSCRIPTIONS ?? 1_000)),
       maxPollers: e.MAX_POLLERS ?? 200,
+      // As for subscriptions: a quarter of the pollers per API key in forward mode, all of them in server mode.
+      maxPollersPerCredential:
+        e.MAX_POLLERS_PER_CREDENTIAL ??
+        (authMode === 'forward' ? Math.max(1, Math.floor((e.MAX_POLLERS ?? 200) / 4)) : (e.MAX_POLLERS ?? 200)),
       // Three polls: a holder that misses one or two renewals (a slow upstream read, a Redis blip) keeps its lease.
       pollerLeaseMs: e.POLLER_LEASE_MS ?? 3 * (e.POLL_INTERVAL_MS ?? (demo ? 1_000 : 3_000)),
     },

@@ -6,6 +6,7 @@ import type { PriceList } from './modules/fine-tune-job/derived.js';
 import type { Idempotency } from './modules/fine-tune-job/idempotency.js';
 import type { JobWatch } from './modules/live/job-watch.js';
 import { DEFAULT_UPLOAD_RULES, type UploadRules } from './modules/training-file/upload.js';
+import { UploadSlots } from './modules/training-file/upload-slots.js';
 import type {
   Credential,
   DashScopeClient,
@@ -42,8 +43,12 @@ export interface GatewayContext {
    */
   loader<K, V>(read: UpstreamRead<K, V>): DataLoader<K, V, unknown>;
   listJobs(params: ListJobsParams): Promise<JobPageRecord>;
-  /** Forgets every copy of the job this operation holds, so that the next read goes upstream (after a mutation). */
-  invalidateJob(id: string): void;
+  /**
+   * After a write to the job or a live update of it: forgets every copy of the job this operation holds, so that the
+   * next read goes upstream, and the gateway's copies: every credential's (`everyone`, the default: DashScope took the
+   * write), or only the caller's (it refused it; a live update). Resolves once the shared caches applied it.
+   */
+  invalidateJob(id: string, everyone?: boolean): Promise<void>;
   prices: PriceList;
   now(): number;
   /** A line for operators (the gateway's logger, redacted). */
@@ -62,6 +67,8 @@ export interface GatewayContext {
   signal: AbortSignal | undefined;
   /** What an uploaded training file may be (config.uploads). */
   uploads: UploadRules;
+  /** Gateway-wide: the uploads in flight, in total and per credential. */
+  uploadSlots: UploadSlots;
 }
 
 export interface ContextDeps {
@@ -88,7 +95,12 @@ export interface ContextDeps {
   now?: () => number;
   warn?: (message: string) => void;
   uploads?: UploadRules;
-  /** After a write to a job or a live update of it, with a valid credential: whatever else keeps copies forgets it. */
+  /** Gateway-wide, made once by createGateway (config.uploads); unbounded when not given. */
+  uploadSlots?: UploadSlots;
+  /**
+   * After a write DashScope took (or may have), with a valid credential: whatever else keeps copies of the job forgets
+   * them, for every credential.
+   */
   onJobChanged?: (jobId: string) => void;
 }
 
@@ -138,14 +150,14 @@ export function createContext(deps: ContextDeps): GatewayContext {
   return {
     loaders,
     loader,
-    invalidateJob: (id) => {
+    invalidateJob: (id, everyone = true) => {
       loaders.job.clear(id);
       // What a module read of the job (checkpoints, logs) is keyed by is the module's: forget every one.
       for (const made of moduleLoaders.values()) made.clearAll();
-      if (deps.credential && !(deps.credential instanceof Error)) {
-        reader.invalidate(deps.credential, id);
-        deps.onJobChanged?.(id);
-      }
+      if (!deps.credential || deps.credential instanceof Error) return Promise.resolve();
+      const done = reader.invalidate(deps.credential, id, everyone);
+      if (everyone) deps.onJobChanged?.(id);
+      return done;
     },
     listJobs: (params) => upstream(() => reader.listJobs(credential(), params, signal)),
     prices: deps.prices,
@@ -158,6 +170,7 @@ export function createContext(deps: ContextDeps): GatewayContext {
     live: deps.live,
     signal,
     uploads: deps.uploads ?? DEFAULT_UPLOAD_RULES,
+    uploadSlots: deps.uploadSlots ?? new UploadSlots(Infinity, Infinity),
   };
 }
 

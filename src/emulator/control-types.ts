@@ -40,7 +40,8 @@ export type Fault = { processed?: boolean } & (
 );
 
 export interface FaultRule {
-  match?: { route?: Route; method?: string; jobId?: string; apiKey?: string };
+  /** `unknownKey: true`: only requests whose key is no account's (a made-up key, answered 401 once the fault allows). */
+  match?: { route?: Route; method?: string; jobId?: string; apiKey?: string; unknownKey?: boolean };
   times?: number;
   probability?: number;
   fault: Fault;

@@ -9,6 +9,8 @@ export interface FaultTarget {
   route: Route;
   jobId: string | undefined;
   apiKey: string | undefined;
+  /** No account has the key (or none was sent). */
+  unknownKey: boolean;
 }
 
 export class FaultRules {
@@ -30,6 +32,7 @@ export class FaultRules {
       if (m.method !== undefined && m.method.toUpperCase() !== target.method) continue;
       if (m.jobId !== undefined && m.jobId !== target.jobId) continue;
       if (m.apiKey !== undefined && m.apiKey !== target.apiKey) continue;
+      if (m.unknownKey !== undefined && m.unknownKey !== target.unknownKey) continue;
       if (rule.probability !== undefined && Math.random() >= rule.probability) continue;
       rule.remaining--;
       if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);

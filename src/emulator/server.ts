@@ -58,7 +58,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
     if (latencyMs > 0) await sleep(latencyMs);
     const normal = () => dispatch(match, { req, apiKey, query, body }, state);
-    const fault = faults.take({ method, route: match.route, jobId: match.params.jobId, apiKey });
+    const unknownKey = apiKey === undefined || !state.accounts.has(apiKey);
+    const fault = faults.take({ method, route: match.route, jobId: match.params.jobId, apiKey, unknownKey });
     if (fault) return deliverFault(res, fault, normal, sleep);
     send(res, await normal());
   }

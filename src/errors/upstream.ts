@@ -20,6 +20,12 @@ export function upstreamRule(f: UpstreamFailure): UpstreamRule {
   switch (f.kind) {
     case 'invalid-request':
       return { code: 'BAD_USER_INPUT', retryable: false, message: () => `Refused before ${f.action} ${f.subject}: ${f.detail}.` };
+    case 'caller':
+      return {
+        code: 'BAD_USER_INPUT',
+        retryable: false,
+        message: () => `The request's own body failed while ${f.action} ${f.subject}${f.detail ? `: ${f.detail}` : ''}; nothing was made.`,
+      };
     case 'unavailable':
       return {
         code: 'UPSTREAM_UNAVAILABLE',

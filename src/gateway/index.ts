@@ -3,11 +3,12 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import { createLogger, logUpstreamEvent, type GatewayLogger, type LogDestination } from '../logging/index.js';
-import { GatewayMetrics } from '../metrics/metrics.js';
+import { GatewayMetrics, OPERATION_NAME_LABELS } from '../metrics/metrics.js';
 import { loadPriceList } from '../modules/fine-tune-job/derived.js';
 import { JobWatch } from '../modules/live/job-watch.js';
+import { UploadSlots } from '../modules/training-file/upload-slots.js';
 import { RedisPollCoordination } from '../modules/live/redis-coordination.js';
-import { DashScopeClient } from '../upstream/dashscope/index.js';
+import { DashScopeClient, type FineTuneJobRecord } from '../upstream/dashscope/index.js';
 import type { RedisState, RedisStateListener } from '../shared-state/redis.js';
 import { JobReader } from '../upstream/job-reader.js';
 import { MemoryResponseCache, type ResponseCacheStore } from '../plugins/response-cache-store.js';
@@ -101,6 +102,9 @@ export function createGateway({
   const sources = {
     closing: closing.signal,
     breakerState: () => dashscope.resilience.state().breaker,
+    upstream: () => dashscope.resilience.state(),
+    uploadsActive: () => uploadSlots.active,
+    httpConnections: () => httpConnections,
     lastUpstreamError: () => lastUpstreamError,
     cachedJobs: () => shared.reader.cachedJobs,
     cachedResponses: () => responseCache?.size ?? 0,
@@ -109,7 +113,12 @@ export function createGateway({
     subscriptions: () => activeSubscriptions(),
     webSockets: () => websocket.connections(),
   };
-  const metrics = new GatewayMetrics(sources);
+  // In forward mode one API key may admit a quarter of the operation names (as of the subscription slots and pollers).
+  const metrics = new GatewayMetrics(sources, {
+    operationNamesPerCredential: config.auth.mode === 'forward' ? OPERATION_NAME_LABELS / 4 : OPERATION_NAME_LABELS,
+  });
+  // Gateway-wide: the uploads in flight, each holding a socket of the upstream client's pool for uploads.
+  const uploadSlots = new UploadSlots(config.uploads.maxConcurrent, config.uploads.maxPerCredential);
   // Idempotency records, the cache of finished jobs and the upstream rate limit: in Redis with REDIS_URL (shared-state.ts).
   const state = createSharedState(config, logger);
   const dashscope =
@@ -117,6 +126,7 @@ export function createGateway({
     new DashScopeClient({
       ...upstream,
       baseUrl: upstream.baseUrl,
+      uploadConnections: config.uploads.maxConcurrent,
       tracer: tracing?.upstream,
       onRequest: (event) => metrics.upstreamRequest(event),
       resilience: {
@@ -141,6 +151,12 @@ export function createGateway({
   const { redis } = state;
   // Per gateway, never at module scope: one reader (its cache and in-flight reads shared by every request), what
   // idempotency keys created, and the pollers shared by subscribers.
+  const reader = new JobReader(
+    dashscope,
+    config.cache,
+    { cacheLookup: (result) => metrics.cacheLookup('jobs', result), singleFlightJoin: (read) => metrics.singleFlightJoin(read) },
+    state.jobCache,
+  );
   const responseCache = config.responseCache.enabled
     ? new ResponseCache({
         // Shared by the replicas with REDIS_URL (a Redis failure is a miss), else in this process.
@@ -154,6 +170,8 @@ export function createGateway({
           cacheOptions?.onMiss?.(event);
         },
         ttlMs: config.responseCache.ttlMs,
+        // Shared by replicas: an answer is kept only while the jobs in it are as they were read (no write since).
+        generationOf: redis && ((job) => reader.generationOf(job as FineTuneJobRecord)),
       })
     : undefined;
   // With Redis, one replica polls each watched job for all of them (src/modules/live/redis-coordination.ts); while
@@ -173,16 +191,13 @@ export function createGateway({
     client: dashscope,
     intervalMs: config.pollIntervalMs,
     maxPollers: config.realtime.maxPollers,
+    maxPollersPerCredential: config.realtime.maxPollersPerCredential,
+    shareOf: (credential) => dashscope.shareOf(credential),
     coordination,
   });
   const shared = {
     client: dashscope,
-    reader: new JobReader(
-      dashscope,
-      config.cache,
-      { cacheLookup: (result) => metrics.cacheLookup('jobs', result), singleFlightJoin: (read) => metrics.singleFlightJoin(read) },
-      state.jobCache,
-    ),
+    reader,
     idempotency: state.idempotency,
     deploymentIdempotency: state.deploymentIdempotency,
     live,
@@ -193,9 +208,10 @@ export function createGateway({
     now,
     warn: (message: string) => logger.warn(message),
     uploads: config.uploads,
+    uploadSlots,
     onJobChanged: responseCache && ((id: string) => responseCache.invalidateJob(id)),
   };
-  const { yoga, codes, operations, persistedQueries, activeSubscriptions } = createGatewayYoga({
+  const { yoga, codes, operations, persistedQueries, activeSubscriptions, largestSubscriptionShare } = createGatewayYoga({
     config,
     logger,
     metrics,
@@ -205,6 +221,17 @@ export function createGateway({
     tracing,
     responseCache,
   });
+  // Each pool's use against what one credential may take of it, never naming the credential (docs/operations.md).
+  metrics.gauge(
+    'gateway_pollers_largest_share',
+    'The most pollers one API key holds now (its cap: MAX_POLLERS_PER_CREDENTIAL).',
+    () => live.largestShare,
+  );
+  metrics.gauge(
+    'gateway_subscriptions_largest_share',
+    'The most subscriptions one API key holds now (its cap: MAX_SUBSCRIPTIONS_PER_CREDENTIAL).',
+    largestSubscriptionShare,
+  );
   const metricsRoute = { metrics, token: config.metrics.token };
   // With METRICS_PORT, /metrics is served only by a listener of its own (loopback by default), not the public port; in
   // production without either, not at all (404).
@@ -215,6 +242,12 @@ export function createGateway({
   });
   const server = createHttpServer(config.http, (request, response) => {
     if (!ops(request, response)) void yoga.requestListener(request, response);
+  });
+  // For the metrics: connections open now, within HTTP_MAX_CONNECTIONS (one dropped past it never counts).
+  let httpConnections = 0;
+  server.on('connection', (socket) => {
+    httpConnections++;
+    socket.once('close', () => httpConnections--);
   });
   const metricsServer =
     config.metrics.port === undefined

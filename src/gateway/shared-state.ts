@@ -17,7 +17,10 @@ export interface SharedState {
   redis: SharedRedis | undefined;
   idempotency: Idempotency<FineTuneJobRecord>;
   deploymentIdempotency: Idempotency<DeploymentRecord>;
-  /** The replicas' cache of finished jobs, for the JobReader; undefined: the reader keeps its own. */
+  /**
+   * The replicas' cache of finished jobs and the jobs' generations, for the JobReader; undefined: the reader keeps its
+   * own.
+   */
   jobCache: SharedJobCache | undefined;
   /** The token bucket on upstream requests (UPSTREAM_RATE_PER_SECOND); undefined when unset. */
   rateLimiter: UpstreamRateLimit | undefined;
@@ -55,15 +58,18 @@ export function createSharedState(config: Config, logger: GatewayLogger): Shared
     redis,
     idempotency: new SharedIdempotencyStore({ ...stores, kind: 'job', model: FineTuneJobRecordModel, settleMs: config.createSettleMs }),
     deploymentIdempotency: new SharedIdempotencyStore({ ...stores, kind: 'deployment', model: DeploymentRecordModel }),
-    jobCache: config.cache.enabled
-      ? new SharedJobCache(redis, {
-          ttlMs: config.cache.ttlMs,
-          nonTerminalTtlMs: config.cache.nonTerminalTtlMs,
-          maxEntries: config.cache.maxEntries,
-          maxBytes: config.cache.maxBytes,
-          warn,
-        })
-      : undefined,
+    // With the job cache off, still the jobs' generations: the response cache checks them before it keeps an answer.
+    jobCache:
+      config.cache.enabled || config.responseCache.enabled
+        ? new SharedJobCache(redis, {
+            enabled: config.cache.enabled,
+            ttlMs: config.cache.ttlMs,
+            nonTerminalTtlMs: config.cache.nonTerminalTtlMs,
+            maxEntries: config.cache.maxEntries,
+            maxBytes: config.cache.maxBytes,
+            warn,
+          })
+        : undefined,
     rateLimiter: rateOptions && new UpstreamRateLimit(rateOptions, new RedisBuckets(redis)),
   };
 }

@@ -60,6 +60,8 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   persistedQueries: PersistedQueries;
   /** Subscriptions streaming now, on every transport. */
   activeSubscriptions: () => number;
+  /** The most subscriptions one API key holds now. */
+  largestSubscriptionShare: () => number;
 } {
   const isDev = config.env === 'development';
   const schema = buildSchema();
@@ -80,8 +82,15 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
   };
   // Keyed by the caller's credential: one tenant cannot probe for another's queries.
   const tenantOf = (headers: Headers) => scopeOf(headers) ?? 'anonymous';
+  // What a share of a pool is counted by: the API key alone (credential-scope.ts says why), once DashScope has answered
+  // it; before, the one share of every key it has not (made-up keys cost nothing).
+  const shareOf = (headers: Headers) => {
+    const credential = credentialFor(headers);
+    return credential && !(credential instanceof GraphQLError) ? shared.client.shareOf(credential) : 'anonymous';
+  };
   const persistedQueries = new PersistedQueries(tenantOf, { trusted: config.persistedDocuments });
   const observer = useOperationObserver({ metrics, logger, codes, trustedNames: operationNames(config.persistedDocuments?.documents) });
+  const subscriptionLimit = useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, shareOf);
   const plugins: Plugin[] = [
     // Before anything logs: the request's id, decided as it arrives, is on every log line about it and on its
     // response (`x-request-id`, to quote when reporting a problem).
@@ -128,8 +137,8 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     useReadiness(() => !closing.aborted),
     // Subscriptions end cleanly (`complete`) when shutdown begins.
     useSubscriptionShutdown(closing),
-    // At most maxSubscriptions streams open at once, whatever their transport, and a share of them per credential.
-    useSubscriptionLimit(config.realtime.maxSubscriptions, config.realtime.maxSubscriptionsPerCredential, tenantOf),
+    // At most maxSubscriptions streams open at once, whatever their transport, and a share of them per API key.
+    subscriptionLimit,
     // Last: it compresses the final answer.
     useResponseCompression(),
   ];
@@ -163,6 +172,7 @@ export function createGatewayYoga({ config, logger, metrics, shared, credentialF
     operations: { abort: (reason) => deadline.abortInFlight(reason) },
     persistedQueries,
     activeSubscriptions: observer.activeSubscriptions,
+    largestSubscriptionShare: subscriptionLimit.largestShare,
   };
 }
 

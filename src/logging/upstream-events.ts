@@ -9,6 +9,14 @@ import type { GatewayLogger } from './logger.js';
  */
 export function logUpstreamEvent(logger: GatewayLogger, event: ResilienceEvent): void {
   if (event.type === 'breaker') {
+    // One key's own breaker (forward mode): named by no hash or key, the operator learns that one tenant's calls fail.
+    if (event.credential) {
+      logger.warn(
+        { event: 'upstream.breaker', state: event.state, scope: 'credential' },
+        "DashScope circuit breaker opened for one key: that key's calls fail fast until a probe succeeds; other keys are not affected",
+      );
+      return;
+    }
     logger.warn(
       { event: 'upstream.breaker', state: event.state },
       event.state === 'open'

@@ -15,27 +15,52 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 /**
  * A client-controlled string as a bounded label: values matching `pattern` are kept, up to `max` distinct ones; any
  * other, and every new one past `max`, is `other`. The first `max` names admitted win: the caller says whether a new
- * value may be admitted (`admit`), so that values anyone can send do not use up the room of the deployment's own.
+ * value may be admitted (`admit`), so that values anyone can send do not use up the room of the deployment's own, and
+ * on whose behalf (`{ owner }`, a hash of the caller's API key): one owner admits at most `perOwner` of them.
  */
 export class BoundedLabel {
   private readonly seen = new Set<string>();
+  /** Values each owner admitted (at most `max` owners: each admitted one at least). */
+  private readonly owners = new Map<string, number>();
   constructor(
     private readonly pattern: RegExp,
     private readonly max: number,
+    private readonly perOwner = max,
   ) {}
 
-  of(value: string | null | undefined, missing = 'none', admit = true): string {
+  /** `admit`: `true` for a value the deployment itself lists, `false` for none, `{ owner }` within that owner's share. */
+  of(value: string | null | undefined, missing = 'none', admit: boolean | { owner: string } = true): string {
     if (!value) return missing;
     if (this.seen.has(value)) return value;
     if (!admit || !this.pattern.test(value) || this.seen.size >= this.max) return 'other';
+    if (typeof admit === 'object') {
+      const admitted = this.owners.get(admit.owner) ?? 0;
+      if (admitted >= this.perOwner) return 'other';
+      this.owners.set(admit.owner, admitted + 1);
+    }
     this.seen.add(value);
     return value;
   }
+
+  /** Distinct values admitted so far. */
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** The most values one owner admitted. */
+  get largestShare(): number {
+    return Math.max(0, ...this.owners.values());
+  }
 }
+
+/** Distinct operation names the `operation_name` label keeps. */
+export const OPERATION_NAME_LABELS = 100;
 
 /** What one operation caused, for its log line: counted by whatever runs inside it (same async context). */
 export interface OperationTally {
   upstreamCalls: number;
+  /** Of those, the ones DashScope answered with success: it accepted the caller's key. */
+  upstreamSuccesses: number;
   cacheHits: number;
 }
 export const operationTally = new AsyncLocalStorage<OperationTally>();
@@ -45,6 +70,12 @@ export type Transport = 'http' | 'sse' | 'multipart' | 'graphql-ws';
 /** Live values read when /metrics is scraped, from the parts that hold them. */
 export interface MetricsSources {
   breakerState: () => 'closed' | 'open' | 'half-open';
+  /** The upstream client's shared pools: bulkhead slots in flight and waiting, credentials whose own breaker is open. */
+  upstream: () => { active: number; queued: number; credentialBreakersOpen: number };
+  /** Uploads in flight (each holds an upload slot and a socket of the uploads' upstream pool). */
+  uploadsActive: () => number;
+  /** Connections open on the public port now (WebSockets and streams included). */
+  httpConnections: () => number;
   cachedJobs: () => number;
   /** Answers held by the response cache (0 when it is off). */
   cachedResponses: () => number;
@@ -66,8 +97,8 @@ export interface MetricsSources {
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  /** Operation names, as a label: GraphQL names only, at most 100 distinct. */
-  readonly operationNames = new BoundedLabel(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 100);
+  /** Operation names, as a label: GraphQL names only, at most 100 distinct, and a share of them per API key. */
+  readonly operationNames: BoundedLabel;
   /** DashScope's error codes: upstream-controlled, so bounded too. */
   private readonly upstreamCodes = new BoundedLabel(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, 50);
   private readonly own = new Map<string, Counter<string>>();
@@ -117,7 +148,9 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  constructor(sources: MetricsSources) {
+  /** `operationNamesPerCredential`: the operation names one API key may admit (default: all of them). */
+  constructor(sources: MetricsSources, { operationNamesPerCredential = OPERATION_NAME_LABELS } = {}) {
+    this.operationNames = new BoundedLabel(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, OPERATION_NAME_LABELS, operationNamesPerCredential);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -130,6 +163,32 @@ export class GatewayMetrics {
         for (const state of ['closed', 'half-open', 'open']) this.set({ state }, state === current ? 1 : 0);
       },
     });
+    // The shared pools of docs/operations.md#fairness-between-tenants, in use now (never labelled by credential).
+    this.gauge(
+      'gateway_upstream_bulkhead_active',
+      'Upstream requests in flight now, within UPSTREAM_MAX_CONCURRENT (uploads not included).',
+      () => sources.upstream().active,
+    );
+    this.gauge(
+      'gateway_upstream_bulkhead_queued',
+      'Upstream requests waiting for a bulkhead slot now, within UPSTREAM_MAX_QUEUED.',
+      () => sources.upstream().queued,
+    );
+    this.gauge(
+      'gateway_upstream_credential_breakers_open',
+      "Credentials (forward mode) whose own circuit breaker is open now: DashScope kept failing that key's calls.",
+      () => sources.upstream().credentialBreakersOpen,
+    );
+    this.gauge(
+      'gateway_uploads_active',
+      "Uploads in flight now, within UPLOAD_MAX_CONCURRENT (each holds a socket of the uploads' pool).",
+      sources.uploadsActive,
+    );
+    this.gauge(
+      'gateway_http_connections',
+      'Connections open on the public port now, WebSockets and streams included, within HTTP_MAX_CONNECTIONS.',
+      sources.httpConnections,
+    );
     this.gauge('gateway_cache_entries', 'Finished jobs held in the cross-request cache.', sources.cachedJobs);
     this.gauge('gateway_response_cache_entries', 'Answers held by the response cache.', sources.cachedResponses);
     this.gauge('gateway_redis_up', '1 while the shared-state Redis (REDIS_URL) answers; 0 while it does not, or without REDIS_URL.', () =>
@@ -137,6 +196,16 @@ export class GatewayMetrics {
     );
     this.gauge('gateway_subscriptions_active', 'Subscriptions streaming now, over SSE, multipart and graphql-ws.', sources.subscriptions);
     this.gauge('gateway_websocket_connections', 'graphql-ws WebSocket connections open now.', sources.webSockets);
+    this.gauge(
+      'gateway_operation_name_labels',
+      `Operation names the operation_name label keeps (at most ${OPERATION_NAME_LABELS}; any other name is counted as other).`,
+      () => this.operationNames.size,
+    );
+    this.gauge(
+      'gateway_operation_name_labels_largest_share',
+      'The most operation names one API key admitted (its cap: a quarter of them in forward mode).',
+      () => this.operationNames.largestShare,
+    );
     this.gauge(
       'gateway_pollers_active',
       'Upstream pollers running for subscribers (one per watched resource and credential).',
@@ -159,7 +228,9 @@ export class GatewayMetrics {
     this.upstreamRequests.inc({ endpoint, status, code: this.upstreamCodes.of(code) });
     this.upstreamSeconds.observe({ endpoint, status }, durationMs / 1000);
     const tally = operationTally.getStore();
-    if (tally) tally.upstreamCalls++;
+    if (!tally) return;
+    tally.upstreamCalls++;
+    if (status === '2xx') tally.upstreamSuccesses++;
   }
 
   upstreamRetry(endpoint: string | undefined): void {

@@ -31,6 +31,12 @@ export function byDeadline<T>(write: Promise<T>, signal: AbortSignal | undefined
 /** The request may have reached DashScope and made what it asked for. */
 export const mayHaveCreated = (error: unknown) => error instanceof UpstreamError && mayHaveTakenEffect(error.failure);
 
+/**
+ * Whether a write that failed with `error` may still have changed its resource: anything but a refusal (a 4xx, the
+ * gateway's own rate limit, a request never sent). A write cut off by the deadline goes on, so it may.
+ */
+export const mayHaveChanged = (error: unknown) => !(error instanceof UpstreamError) || mayHaveTakenEffect(error.failure);
+
 export interface Created {
   /** `job`, `deployment`: in the advice. */
   noun: string;

@@ -40,8 +40,15 @@ export function limitExceeded(limit: LimitName, message: string, httpStatus?: nu
   return new GatewayError(message, { code: 'BAD_USER_INPUT', retryable: false, limit, http });
 }
 
-/** The caps on long-lived work (config.realtime), as named in `extensions.limit`. */
-export type LiveLimitName = 'maxOperationsPerSocket' | 'maxSubscriptions' | 'maxSubscriptionsPerCredential' | 'maxPollers';
+/** The caps on long-lived work (config.realtime, config.uploads), as named in `extensions.limit`. */
+export type LiveLimitName =
+  | 'maxOperationsPerSocket'
+  | 'maxSubscriptions'
+  | 'maxSubscriptionsPerCredential'
+  | 'maxPollers'
+  | 'maxPollersPerCredential'
+  | 'maxUploads'
+  | 'maxUploadsPerCredential';
 
 /** A cap on concurrent work reached: RATE_LIMITED (retryable once some of that work ends), naming the cap. */
 export function capReached(limit: LiveLimitName, message: string): GatewayError {

@@ -2,8 +2,20 @@ import type { Cache, CacheEntityRecord } from '@envelop/response-cache';
 import type { ExecutionResult } from 'graphql';
 import { LRUCache } from 'lru-cache';
 
-/** Where the response cache keeps answers: this in-memory LRU by default, any `Cache` of @envelop/response-cache (Redis). */
-export type ResponseCacheStore = Cache;
+/**
+ * Where the response cache keeps answers: this in-memory LRU by default, any `Cache` of @envelop/response-cache
+ * (Redis). A store shared by replicas also takes the generation each job of the answer was read under
+ * (src/shared-state/job-cache.ts), and keeps the answer only while every one is current.
+ */
+export interface ResponseCacheStore extends Cache {
+  set(
+    id: string,
+    data: ExecutionResult,
+    entities: Iterable<CacheEntityRecord>,
+    ttl: number,
+    generations?: ReadonlyMap<string, string>,
+  ): Promise<void> | void;
+}
 
 export interface MemoryResponseCacheOptions {
   maxEntries: number;

@@ -1,4 +1,5 @@
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
+import { PREFLIGHT_HEADERS } from './use-csrf-prevention.js';
 
 type CorsOption = YogaServerOptions<object, object>['cors'];
 
@@ -18,7 +19,8 @@ export function corsPolicy(origins: readonly string[]): CorsOption {
       origin,
       credentials: false,
       methods: ['GET', 'POST'],
-      allowedHeaders: ['content-type', 'accept', 'authorization', 'x-dashscope-workspace', 'x-request-id'],
+      // The CSRF rule's preflight headers too: an upload from a listed origin carries one, and its preflight must allow it.
+      allowedHeaders: ['content-type', 'accept', 'authorization', 'x-dashscope-workspace', 'x-request-id', ...PREFLIGHT_HEADERS],
       exposedHeaders: ['x-request-id'],
     };
   };

@@ -2,6 +2,8 @@ import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLE
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { currentRequestId, type GatewayLogger } from '../logging/index.js';
 import { operationTally, type GatewayMetrics, type OperationTally, type Transport } from '../metrics/metrics.js';
+import { apiKeyScope } from '../upstream/credential-scope.js';
+import type { Credential } from '../upstream/dashscope/index.js';
 
 /**
  * One log line (info) and the operation metrics for every operation, on every transport: HTTP, SSE and multipart reach
@@ -27,7 +29,7 @@ export function useOperationObserver({
   let activeSubscriptions = 0;
   const tallyOf = (context: object): OperationTally => {
     let tally = tallies.get(context);
-    if (!tally) tallies.set(context, (tally = { upstreamCalls: 0, cacheHits: 0 }));
+    if (!tally) tallies.set(context, (tally = { upstreamCalls: 0, upstreamSuccesses: 0, cacheHits: 0 }));
     return tally;
   };
   // As use-public-errors.ts will answer it: a documented code, or the fallback.
@@ -43,18 +45,20 @@ export function useOperationObserver({
     errors: readonly Error[],
     timed: boolean,
     fallback = 'INTERNAL_SERVER_ERROR',
+    /** Values a subscription delivered: each one DashScope answered for the caller's credential. */
+    delivered = 0,
   ) => {
     const durationMs = Math.round((performance.now() - started) * 10) / 10;
     const errorCodes = [...new Set(errors.map((error) => codeOf(error, fallback)))];
     const transport = transportOf(context);
     const outcome = errorCodes[0] ?? 'ok';
     const tally = tallyOf(context);
-    // A new name becomes a label only from the deployment's own operations: a trusted document's, or one that answered
-    // with the caller's credential accepted (it reached DashScope or a cache keyed by that credential). Anyone can send
-    // `query A1`, `A2`, … without a key or refused at validation: those count as `other` and use up no room.
-    const admit = trustedNames
-      ? !!operation.name && trustedNames.has(operation.name)
-      : outcome === 'ok' && hasCredential(context) && (operation.type === 'subscription' || tally.upstreamCalls + tally.cacheHits > 0);
+    // A new name becomes a label only from the deployment's own operations: a trusted document's, or one DashScope
+    // accepted the caller's key for (an upstream success, a hit in a cache keyed by that credential, a subscription's
+    // value), within that key's share. Anyone can send `query A1`, `A2`, … without a key, with a made-up one, or
+    // cancelled before DashScope answered: those count as `other` and use up no room.
+    const owner = tally.upstreamSuccesses + tally.cacheHits + delivered > 0 ? ownerOf(context) : undefined;
+    const admit = trustedNames ? !!operation.name && trustedNames.has(operation.name) : owner !== undefined && { owner };
     metrics.operation(
       { name: metrics.operationNames.of(operation.name, 'anonymous', admit), type: operation.type, transport, outcome },
       timed ? durationMs : undefined,
@@ -120,11 +124,16 @@ export function useOperationObserver({
             return finish(args.contextValue, operation, started, (result as ExecutionResult).errors ?? [], false);
           activeSubscriptions++;
           const errors: GraphQLError[] = [];
+          let delivered = 0;
           return {
-            onNext: ({ result: part }) => void errors.push(...((part as ExecutionResult).errors ?? [])),
+            onNext: ({ result: part }) => {
+              const { data, errors: partErrors } = part as ExecutionResult;
+              if (partErrors?.length) errors.push(...partErrors);
+              else if (data) delivered++;
+            },
             onEnd: () => {
               activeSubscriptions--;
-              finish(args.contextValue, operation, started, errors, false);
+              finish(args.contextValue, operation, started, errors, false, undefined, delivered);
             },
           };
         },
@@ -144,13 +153,13 @@ function describe(
   return { name: operation?.name?.value ?? operationName, type: operation?.operation ?? 'unknown', requestId: currentRequestId() };
 }
 
-/** Whether the operation's context holds a usable credential (src/context.ts: `credential()` throws without one). */
-function hasCredential(context: object): boolean {
+/** The hash of the API key the operation acted with (src/context.ts: `credential()` throws without one). */
+function ownerOf(context: object): string | undefined {
   try {
-    (context as { credential?: () => unknown }).credential?.();
-    return typeof (context as { credential?: unknown }).credential === 'function';
+    const credential = (context as { credential?: () => Credential }).credential?.();
+    return credential ? apiKeyScope(credential) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

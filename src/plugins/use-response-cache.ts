@@ -33,6 +33,11 @@ export interface ResponseCacheOptions {
   onHit?: (event: ResponseCacheEvent) => void;
   /** A cacheable operation that was executed (whether its answer could then be kept or not). */
   onMiss?: (event: ResponseCacheEvent) => void;
+  /**
+   * With a store shared by replicas: the generation a job record was read under (JobReader.generationOf). An answer is
+   * then kept only if every job in it has one, and the store keeps it only while each is still current.
+   */
+  generationOf?: (job: object) => string | undefined;
 }
 
 /** What one cacheable operation saw while it executed. */
@@ -41,8 +46,9 @@ interface Watch {
   generation: number;
   jobs: number;
   allTerminal: boolean;
-  /** The ids of the jobs it completed: what its answer is indexed by, whatever the answer shows of them. */
-  ids: Set<string>;
+  /** The ids of the jobs it completed (what its answer is indexed by, whatever the answer shows of them), each with
+   * the generation it was read under (with `generationOf`). */
+  ids: Map<string, string | undefined>;
 }
 
 /**
@@ -66,8 +72,11 @@ export class ResponseCache {
   private readonly scopes = new WeakMap<object, string | null>();
   /** Answers the store handed back: an execution that returns one of them was served from the cache. */
   private readonly served = new WeakSet<object>();
-  /** Answers that met every condition while executing, with the ids of their jobs; `shouldCacheResult` keeps only these. */
-  private readonly approved = new WeakMap<object, ReadonlySet<string>>();
+  /**
+   * Answers that met every condition while executing, with the ids of their jobs and the generations they were read
+   * under; `shouldCacheResult` keeps only these.
+   */
+  private readonly approved = new WeakMap<object, ReadonlyMap<string, string | undefined>>();
   /** Requests whose answer may not be kept by anyone. */
   private readonly uncacheable = new WeakSet<Request>();
   /**
@@ -83,8 +92,10 @@ export class ResponseCache {
       // Indexed by every job the execution completed too, not only by those envelop finds in the answer (by their
       // `__typename` and `id` there): `invalidateJob` must find every kept answer that holds the job.
       set: (key, answer, entities, ttl) => {
-        const jobs = [...(this.approved.get(answer) ?? [])].map((id) => ({ typename: JOB_TYPE, id }));
-        return store.set(key, answer, [...entities, ...jobs], ttl);
+        const approved = this.approved.get(answer) ?? new Map<string, string | undefined>();
+        const jobs = [...approved.keys()].map((id) => ({ typename: JOB_TYPE, id }));
+        const generations = options.generationOf ? new Map([...approved].map(([id, token]) => [id, token ?? ''])) : undefined;
+        return store.set(key, answer, [...entities, ...jobs], ttl, generations);
       },
       get: async (key) => {
         const answer = await store.get(key);
@@ -162,7 +173,7 @@ export class ResponseCache {
         if (getOperationAST(document, operationName)?.operation === OperationTypeNode.MUTATION)
           return { onExecuteDone: () => Promise.all(this.invalidations).then(() => undefined) };
         if (!scopeFor(context) || !isCacheableOperation(schema, document, operationName)) return;
-        const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true, ids: new Set() };
+        const watch: Watch = { generation: this.generation, jobs: 0, allTerminal: true, ids: new Map() };
         const named = event(getOperationAST(document, operationName)?.name?.value);
         this.watches.set(context, watch);
         return {
@@ -171,7 +182,9 @@ export class ResponseCache {
             if (this.served.has(result)) return this.options.onHit?.(named);
             this.options.onMiss?.(named);
             const unchanged = watch.generation === this.generation;
-            if (unchanged && watch.jobs > 0 && watch.allTerminal && !result.errors?.length) this.approved.set(result, watch.ids);
+            // Shared by replicas: a job read without a known generation (Redis could not say) may be stale elsewhere.
+            const known = !this.options.generationOf || [...watch.ids.values()].every((token) => token !== undefined);
+            if (unchanged && known && watch.jobs > 0 && watch.allTerminal && !result.errors?.length) this.approved.set(result, watch.ids);
           },
         };
       },
@@ -213,7 +226,11 @@ export class ResponseCache {
         watch.jobs++;
         const job = value as { isTerminal?: unknown; id?: unknown } | null;
         if (job?.isTerminal !== true) watch.allTerminal = false;
-        if (typeof job?.id === 'string') watch.ids.add(job.id);
+        if (typeof job?.id === 'string') {
+          const token = job && this.options.generationOf?.(job);
+          // The same job twice in one answer: the older generation (a mismatch refuses the answer either way).
+          if (!watch.ids.has(job.id) || token === undefined) watch.ids.set(job.id, token);
+        }
       }
       return previous ? previous(value, context, info) : true;
     };

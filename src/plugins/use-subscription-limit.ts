@@ -4,13 +4,20 @@ import { capReached } from './limits.js';
 /**
  * At most `max` subscriptions open at once in the process, whatever their transport (SSE and graphql-ws both
  * subscribe through yoga's enveloped `subscribe`), and at most `perCredential` of them for one credential (`scopeOf`
- * names it), so that one tenant cannot hold every slot. A slot is taken before the stream starts and given back when
+ * names it: its API key whatever the workspace, or the one share of every key DashScope has not answered yet), so that
+ * one tenant, or a flood of made-up keys, cannot hold every slot. A slot is taken before the stream starts and given back when
  * it ends, however it ends.
  */
-export function useSubscriptionLimit(max: number, perCredential: number, scopeOf: (headers: Headers) => string): Plugin {
+export function useSubscriptionLimit(
+  max: number,
+  perCredential: number,
+  scopeOf: (headers: Headers) => string,
+): Plugin & { largestShare: () => number } {
   let open = 0;
   const byScope = new Map<string, number>();
   return {
+    // For metrics: the share closest to its cap, without naming whose it is.
+    largestShare: () => Math.max(0, ...byScope.values()),
     onSubscribe({ args, setResultAndStopExecution }) {
       if (open >= max) {
         setResultAndStopExecution({
@@ -26,7 +33,7 @@ export function useSubscriptionLimit(max: number, perCredential: number, scopeOf
           errors: [
             capReached(
               'maxSubscriptionsPerCredential',
-              `One credential may hold at most ${perCredential} subscriptions at once; end one or try again later.`,
+              `One API key may hold at most ${perCredential} subscriptions at once (keys DashScope has not answered yet share one such share): end one or try again later.`,
             ),
           ],
         });

@@ -12,3 +12,12 @@ export function credentialScope(credential: Credential): string {
     .update(credential.workspace ?? '')
     .digest('base64url');
 }
+
+/**
+ * The name of a credential's API key alone, whatever the workspace: what a share of a pool (pollers, subscriptions,
+ * the upstream rate, metric labels) is counted by. The workspace header is the caller's to choose, so a share per
+ * workspace would let one key multiply its share with made-up workspaces.
+ */
+export function apiKeyScope(credential: Pick<Credential, 'apiKey'>): string {
+  return credentialScope({ apiKey: credential.apiKey });
+}

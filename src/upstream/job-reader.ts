@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import type {
   CheckpointRecord,
   Credential,
@@ -9,12 +8,21 @@ import type {
   ListJobsParams,
 } from './dashscope/index.js';
 import { credentialScope } from './credential-scope.js';
+import { LocalJobCache } from './local-job-cache.js';
 
 /** A cache of jobs replicas share (src/shared-state/job-cache.ts): used instead of the in-process one when given. */
 export interface SharedJobStore {
-  get(key: string, jobId: string): Promise<FineTuneJobRecord | undefined>;
-  remember(entries: Array<[key: string, job: FineTuneJobRecord]>): void;
-  delete(key: string): void;
+  /** The cached job, and the job's generation (a token every write replaces; undefined when the store cannot say). */
+  lookup(key: string, jobId: string): Promise<{ job?: FineTuneJobRecord | undefined; generation?: string | undefined }>;
+  /** A token every write replaces, read before a page (undefined when the store cannot say). */
+  epoch(): Promise<string | undefined>;
+  /** Stores what a read returned, only while the token read before it still holds (none: not in the shared store). */
+  remember(
+    entries: Array<[key: string, job: FineTuneJobRecord]>,
+    guard: { generation: string; jobId: string } | { epoch: string } | undefined,
+  ): void;
+  /** After a write: every credential's copy (`everyone`), or `key`'s only. */
+  invalidate(jobId: string, key: string, everyone: boolean): Promise<void>;
   readonly localSize: number;
 }
 
@@ -54,11 +62,13 @@ interface Flight {
  * credential (key and workspace), so nothing read with one key is ever served to another; the key itself is not kept.
  */
 export class JobReader implements UpstreamReader {
-  private readonly jobs: LRUCache<string, FineTuneJobRecord> | undefined;
+  private readonly jobs: LocalJobCache | undefined;
   private readonly flights = new Map<string, Flight>();
   private readonly scopes = new WeakMap<Credential, string>();
   /** Bumped by every invalidation: a read that started before one does not fill the cache with what it got. */
   private generation = 0;
+  /** The shared store's generation each job record was read under, for the response cache's own check. */
+  private readonly generations = new WeakMap<FineTuneJobRecord, string>();
 
   private readonly shared: SharedJobStore | undefined;
 
@@ -66,21 +76,14 @@ export class JobReader implements UpstreamReader {
     private readonly upstream: UpstreamReader,
     private readonly options: JobReaderOptions,
     private readonly events?: ReaderEvents,
-    /** With REDIS_URL: the replicas' shared cache, which then replaces the in-process one. */
+    /**
+     * With REDIS_URL: the replicas' shared cache, which then replaces the in-process one (with the cache off, it keeps
+     * only the jobs' generations).
+     */
     shared?: SharedJobStore,
   ) {
-    this.shared = options.enabled ? shared : undefined;
-    this.jobs =
-      options.enabled && !shared
-        ? new LRUCache({
-            max: options.maxEntries,
-            maxSize: options.maxBytes,
-            sizeCalculation: (job) => JSON.stringify(job).length * 2,
-            ttl: options.ttlMs,
-            // An expired entry is never served; it is dropped when read or pushed out by newer ones.
-            ttlAutopurge: false,
-          })
-        : undefined;
+    this.shared = shared;
+    this.jobs = options.enabled && !shared ? new LocalJobCache(options) : undefined;
   }
 
   getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
@@ -89,33 +92,52 @@ export class JobReader implements UpstreamReader {
     if (this.jobs) this.events?.cacheLookup(cached ? 'hit' : 'miss');
     if (cached) return Promise.resolve(cached);
     const generation = this.generation;
-    const fromUpstream = (shared: AbortSignal | undefined) =>
-      this.upstream.getJob(credential, jobId, shared).then((job) => {
-        if (generation === this.generation) this.remember([[key, job]]);
-        return job;
-      });
     const sharedCache = this.shared;
-    if (!sharedCache) return this.flight('job', `${key}\u0000get`, signal, fromUpstream);
-    // Concurrent reads of one job share the look-up in the replicas' cache too.
-    return this.flight('job', `${key}\u0000get`, signal, (shared) =>
-      sharedCache.get(key, jobId).then((hit) => {
-        this.events?.cacheLookup(hit ? 'hit' : 'miss');
-        return hit ?? fromUpstream(shared);
-      }),
-    );
+    if (!sharedCache)
+      return this.flight('job', `${key}\u0000get`, signal, (shared) =>
+        this.upstream.getJob(credential, jobId, shared).then((job) => {
+          if (generation === this.generation) this.jobs?.remember(key, job);
+          return job;
+        }),
+      );
+    // Concurrent reads of one job share the look-up in the replicas' cache too. The job's generation is read before
+    // DashScope is asked: what comes back is stored only if no write changed it meanwhile, on any replica.
+    return this.flight('job', `${key}\u0000get`, signal, async (shared) => {
+      const { job: hit, generation: token } = await sharedCache.lookup(key, jobId);
+      if (this.options.enabled) this.events?.cacheLookup(hit ? 'hit' : 'miss');
+      const job = hit ?? (await this.upstream.getJob(credential, jobId, shared));
+      if (token !== undefined) this.generations.set(job, token);
+      if (!hit && generation === this.generation)
+        sharedCache.remember([[key, job]], token === undefined ? undefined : { generation: token, jobId });
+      return job;
+    });
+  }
+
+  /**
+   * The generation of the shared store the record was read under (a cached copy's, or the one noted before asking
+   * DashScope); undefined without a shared store, or when it could not say. The response cache keeps an answer in
+   * Redis only while every job in it still has the generation it was read under.
+   */
+  generationOf(job: FineTuneJobRecord): string | undefined {
+    return this.generations.get(job);
   }
 
   listJobs(credential: Credential, params: ListJobsParams, signal?: AbortSignal): Promise<JobPageRecord> {
     const scope = this.scope(credential);
     const generation = this.generation;
     const key = `${scope}\u0000list\u0000${params.page}\u0000${params.pageSize}\u0000${params.model ?? ''}`;
-    return this.flight('list', key, signal, (shared) =>
-      this.upstream.listJobs(credential, params, shared).then((page) => {
-        // A page carries whole jobs: the finished ones need not be asked for again.
-        if (generation === this.generation) this.remember(page.jobs.map((job) => [`${scope}\u0000${job.id}`, job]));
-        return page;
-      }),
-    );
+    return this.flight('list', key, signal, async (shared) => {
+      // Noted before DashScope is asked: a write to any job meanwhile, on any replica, and the page is not kept.
+      const epoch = this.shared && this.options.enabled ? await this.shared.epoch() : undefined;
+      const page = await this.upstream.listJobs(credential, params, shared);
+      // A page carries whole jobs: the finished ones need not be asked for again.
+      if (generation === this.generation) {
+        const entries = page.jobs.map((job): [string, FineTuneJobRecord] => [`${scope}\u0000${job.id}`, job]);
+        if (this.shared) this.shared.remember(entries, epoch === undefined ? undefined : { epoch });
+        else for (const [entry, job] of entries) this.jobs?.remember(entry, job);
+      }
+      return page;
+    });
   }
 
   getLogs(credential: Credential, jobId: string, window: { offset: number; limit: number }, signal?: AbortSignal): Promise<JobLogsRecord> {
@@ -128,35 +150,28 @@ export class JobReader implements UpstreamReader {
     return this.flight('checkpoints', key, signal, (shared) => this.upstream.listCheckpoints(credential, jobId, shared));
   }
 
-  /** Forgets the job for this credential, and makes reads already in flight start afresh (after a mutation). */
-  invalidate(credential: Credential, jobId: string): void {
+  /**
+   * After a write to the job: forgets it, and makes reads already in flight start afresh and keep nothing. `everyone`
+   * when DashScope took the write (or may have): every credential's copy goes, here and on every replica (a job id
+   * names one job, whoever reads it; forgetting another's copy only costs it a miss). Otherwise only the caller's copy:
+   * a write DashScope refused changed nothing, and must not let one tenant empty another's cache. Resolves once the
+   * shared store applied it.
+   */
+  invalidate(credential: Credential, jobId: string, everyone = true): Promise<void> {
     this.generation++;
     const key = this.jobKey(credential, jobId);
-    this.jobs?.delete(key);
-    this.shared?.delete(key);
-    for (const flightKey of this.flights.keys()) if (flightKey.startsWith(`${key}\u0000`)) this.flights.delete(flightKey);
+    if (everyone) this.jobs?.forgetJob(jobId);
+    else this.jobs?.forget(key);
+    for (const flightKey of this.flights.keys()) {
+      const [scope, id] = flightKey.split('\u0000');
+      if (id === jobId && (everyone || `${scope}\u0000${id}` === key)) this.flights.delete(flightKey);
+    }
+    return this.shared?.invalidate(jobId, key, everyone) ?? Promise.resolve();
   }
 
   /** Entries in the cache (for tests and the bench's memory check). */
   get cachedJobs(): number {
     return this.jobs?.size ?? this.shared?.localSize ?? 0;
-  }
-
-  private remember(entries: Array<[key: string, job: FineTuneJobRecord]>): void {
-    this.shared?.remember(entries);
-    if (this.jobs) for (const [key, job] of entries) this.rememberHere(this.jobs, key, job);
-  }
-
-  private rememberHere(jobs: LRUCache<string, FineTuneJobRecord>, key: string, job: FineTuneJobRecord): void {
-    if (job.isTerminal) {
-      // A finished job never changes: one already cached is the same, and re-sizing it costs a JSON.stringify.
-      if (!jobs.has(key)) jobs.set(key, job);
-    } else if (this.options.nonTerminalTtlMs > 0) {
-      jobs.set(key, job, { ttl: this.options.nonTerminalTtlMs });
-    } else {
-      // It was finished when cached, and is not any more (e.g. restarted upstream): the old copy must go.
-      jobs.delete(key);
-    }
   }
 
   private jobKey(credential: Credential, jobId: string): string {

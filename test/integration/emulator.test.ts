@@ -440,6 +440,18 @@ describe('faults and stats', () => {
     }
   });
 
+  it('matches on any unknown key: a made-up key gets the fault (then its 401), an account does not', async () => {
+    emulator.injectFault({ match: { unknownKey: true }, fault: { kind: 'status', status: 503 } });
+    try {
+      expectError(await call(getPath, { key: 'sk-made-up' }), 503, 'InternalError');
+      expectError(await call(getPath, { key: null }), 503, 'InternalError');
+      expect((await call(getPath)).status).toBe(200);
+      expect((await call(getPath, { key: BOB.apiKey })).status).toBe(404);
+    } finally {
+      emulator.clearFaults();
+    }
+  });
+
   it('serves broken bodies', async () => {
     const once = (fault: Parameters<Emulator['injectFault']>[0]['fault']) => emulator.injectFault({ times: 1, fault });
 

@@ -314,6 +314,8 @@ describe.skipIf(!redisAvailable('multi-replica'))('two replicas sharing one Redi
     } finally {
       redis.thaw();
     }
+    // The next command finds Redis answering again: here a read's (nothing A did while frozen is left waiting on it).
+    await a().gql(JOB, { id: SEED_JOB_IDS.wanVideo });
     // The claim the frozen Redis applied late is removed: the retry creates at once, not "in progress" for minutes.
     await a().child.logged(/"level":"info".*"msg":"Redis at [^"]* ready/, { from: marks[0] });
     const retried = await b().gql(CREATE, { input, key });

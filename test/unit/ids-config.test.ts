@@ -67,6 +67,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ AUTH_MODE: 'forward', MAX_SUBSCRIPTIONS_PER_CREDENTIAL: '7' }).realtime.maxSubscriptionsPerCredential).toBe(7);
   });
 
+  it('gives one API key a quarter of the pollers in forward mode, all of them in server mode', () => {
+    expect(loadConfig({}).realtime.maxPollersPerCredential).toBe(200);
+    expect(loadConfig({ AUTH_MODE: 'forward' }).realtime.maxPollersPerCredential).toBe(50);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_POLLERS: '8' }).realtime.maxPollersPerCredential).toBe(2);
+    expect(loadConfig({ AUTH_MODE: 'forward', MAX_POLLERS_PER_CREDENTIAL: '7' }).realtime.maxPollersPerCredential).toBe(7);
+  });
+
   it('leases a poller for three poll intervals by default, and refuses a lease its holder could not renew in time', () => {
     expect(loadConfig({ POLL_INTERVAL_MS: '200' }).realtime.pollerLeaseMs).toBe(600);
     expect(loadConfig({ POLLER_LEASE_MS: '5000' }).realtime.pollerLeaseMs).toBe(5_000);

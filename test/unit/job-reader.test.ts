@@ -70,7 +70,7 @@ describe('JobReader cache', () => {
     const { upstream, calls } = manualUpstream();
     const reader = new JobReader(upstream, OPTIONS);
     const before = reader.getJob(KEY, 'ft-1');
-    reader.invalidate(KEY, 'ft-1');
+    await reader.invalidate(KEY, 'ft-1');
     // A read after the invalidation does not join the one that started before it.
     const after = reader.getJob(KEY, 'ft-1');
     expect(calls).toHaveLength(2);
@@ -91,5 +91,30 @@ describe('JobReader cache', () => {
       await read;
     }
     expect(reader.cachedJobs).toBe(1);
+  });
+
+  it('forgets every credential’s copy of a job DashScope took a write to, and only the caller’s after a refusal', async () => {
+    const { upstream, calls } = manualUpstream();
+    const reader = new JobReader(upstream, OPTIONS);
+    const spellings = [KEY, { apiKey: KEY.apiKey, workspace: 'llm-named' }, { apiKey: 'sk-secret-key-2', workspace: undefined }];
+    const fill = async () => {
+      for (const credential of spellings) {
+        const read = reader.getJob(credential, 'ft-1');
+        calls.at(-1)?.resolve(job('ft-1', true));
+        await read;
+      }
+    };
+    await fill();
+    expect(reader.cachedJobs).toBe(3);
+    // Refused upstream (another tenant's id, a made-up key): the job did not change, the others' copies stay.
+    await reader.invalidate(spellings[2]!, 'ft-1', false);
+    expect(reader.cachedJobs).toBe(2);
+    await fill();
+    await reader.invalidate(spellings[1]!, 'ft-1');
+    expect(reader.cachedJobs).toBe(0);
+    // Every spelling reads DashScope again.
+    const before = calls.length;
+    for (const credential of spellings) void reader.getJob(credential, 'ft-1');
+    expect(calls.length).toBe(before + 3);
   });
 });

@@ -23,4 +23,17 @@ describe('metric labels', () => {
     expect(names.of('Three')).toBe('other');
     expect(names.of('One')).toBe('One');
   });
+
+  it('admit at most `perOwner` new values for one owner, and none when not allowed; an admitted value is everyone’s', () => {
+    const names = new BoundedLabel(/^[A-Za-z]+$/, 4, 2);
+    expect(names.of('Refused', 'none', false)).toBe('other');
+    expect(names.of('A', 'none', { owner: 'k1' })).toBe('A');
+    expect(names.of('B', 'none', { owner: 'k1' })).toBe('B');
+    expect(names.of('C', 'none', { owner: 'k1' })).toBe('other');
+    expect(names.of('C', 'none', { owner: 'k2' })).toBe('C');
+    expect(names.of('A', 'none', false)).toBe('A');
+    expect(names.of('Listed')).toBe('Listed');
+    expect({ size: names.size, largestShare: names.largestShare }).toEqual({ size: 4, largestShare: 2 });
+    expect(names.of('D', 'none', { owner: 'k3' })).toBe('other');
+  });
 });

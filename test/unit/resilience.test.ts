@@ -201,6 +201,115 @@ describe('bulkhead', () => {
   });
 });
 
+describe('shared by tenants (forward mode)', () => {
+  const as = (credential: string, call: GuardedCall = GET): GuardedCall => ({ ...call, credential });
+  const fail = (resilience: Resilience, call: GuardedCall, error: Error = http(503)) =>
+    resilience.run(call, () => Promise.reject(error)).catch((e: unknown) => e);
+
+  it("one credential's faults open its own breaker, never the shared one; another credential is still served", async () => {
+    const { resilience } = guard({ retries: 0, breakerFailures: 4, tenants: true });
+    for (let i = 0; i < 10; i++) await fail(resilience, as('a'));
+    expect(resilience.state()).toMatchObject({ breaker: 'closed', credentialBreakersOpen: 1 });
+    const { send, calls } = upstream();
+    await expect(resilience.run(as('a'), send)).rejects.toMatchObject({ failure: { shed: true, retryAfterSeconds: 5 } });
+    expect(calls.count).toBe(0);
+    await expect(resilience.run(as('b'), send)).resolves.toBe('ok');
+  });
+
+  it('faults of two credentials open the shared breaker: each counts for half the threshold', async () => {
+    const { resilience } = guard({ retries: 0, breakerFailures: 4, tenants: true });
+    for (const key of ['a', 'b']) await resilience.run(as(key), () => Promise.resolve('known'));
+    for (let i = 0; i < 3; i++) await fail(resilience, as('a'));
+    await fail(resilience, as('b'));
+    expect(resilience.state().breaker).toBe('closed');
+    await fail(resilience, as('b'));
+    expect(resilience.state().breaker).toBe('open');
+    await expect(resilience.run(as('c'), () => Promise.resolve('never sent'))).rejects.toMatchObject({ failure: { shed: true } });
+  });
+
+  it("the caller's own failure (kind caller) counts neither as a fault nor as an answer, even as a probe", async () => {
+    const { resilience, clock } = guard({ retries: 0, breakerFailures: 2, breakerOpenMs: 1_000 });
+    const own = failure({ kind: 'caller', action: 'creating' });
+    for (let i = 0; i < 5; i++) expect(await fail(resilience, POST, own)).toBe(own);
+    expect(resilience.state().breaker).toBe('closed');
+    for (let i = 0; i < 2; i++) await fail(resilience, GET);
+    clock.now += 1_000;
+    await fail(resilience, POST, own);
+    // Still half-open: the caller's failure proved nothing; the next call is the probe.
+    expect(resilience.state().breaker).toBe('half-open');
+    await expect(resilience.run(GET, () => Promise.resolve('ok'))).resolves.toBe('ok');
+    expect(resilience.state().breaker).toBe('closed');
+  });
+
+  it('one credential holds at most its share of the bulkhead; a freed slot goes to a waiting call under its share', async () => {
+    const { resilience } = guard({ maxConcurrent: 3, maxConcurrentPerCredential: 2, maxQueued: 10, maxQueuedPerCredential: 1 });
+    const a = [deferred(), deferred(), deferred()];
+    const runsA = a.slice(0, 3).map((d) => resilience.run(as('a'), () => d.promise));
+    // a holds two slots and waits with its third; its fourth is over its share of the queue.
+    expect(resilience.state()).toMatchObject({ active: 2, queued: 1 });
+    await expect(resilience.run(as('a'), () => Promise.resolve('never sent'))).rejects.toMatchObject({ failure: { shed: true } });
+    // b gets the free slot at once, though a was waiting first.
+    await expect(resilience.run(as('b'), () => Promise.resolve('b'))).resolves.toBe('b');
+    const b = deferred();
+    const runB = resilience.run(as('b'), () => b.promise);
+    const c = deferred();
+    const runC = resilience.run(as('c'), () => c.promise);
+    expect(resilience.state()).toMatchObject({ active: 3, queued: 2 });
+    // b's slot freed: a's waiting call is at its share, so c (under its share) gets it.
+    b.resolve('b');
+    await runB;
+    expect(resilience.state()).toMatchObject({ active: 3, queued: 1 });
+    for (const d of [...a, c]) d.resolve('ok');
+    await expect(Promise.all([...runsA, runC])).resolves.toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(resilience.state()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('keys DashScope has not answered (made-up ones) share one bulkhead share, and have no say in the shared breaker', async () => {
+    const { resilience } = guard({
+      retries: 0,
+      breakerFailures: 2,
+      tenants: true,
+      maxConcurrent: 4,
+      maxConcurrentPerCredential: 2,
+      maxQueued: 0,
+    });
+    // A new key's first call counts in the unknown keys' share; answered, the key has a share of its own.
+    await expect(resilience.run(as('real'), () => Promise.resolve('ok'))).resolves.toBe('ok');
+    const held = [deferred(), deferred()];
+    const runs = held.map((d, i) => resilience.run(as(`made-up-${i}`), () => d.promise));
+    await expect(resilience.run(as('made-up-2'), () => Promise.resolve('never sent'))).rejects.toMatchObject({ failure: { shed: true } });
+    const mine = [deferred(), deferred()];
+    const myRuns = mine.map((d) => resilience.run(as('real'), () => d.promise));
+    expect(resilience.state()).toMatchObject({ active: 4, queued: 0 });
+    for (const d of [...held, ...mine]) d.resolve('ok');
+    await Promise.all([...runs, ...myRuns]);
+    for (let i = 0; i < 6; i++) await fail(resilience, as(`never-answered-${i}`));
+    expect(resilience.state().breaker).toBe('closed');
+    expect(resilience.knows('real')).toBe(true);
+    expect(resilience.knows('never-answered-0')).toBe(false);
+    await fail(resilience, as('never-answered-0'), http(401));
+    expect(resilience.knows('never-answered-0')).toBe(false);
+  });
+
+  it("a made-up key's 401 does not reset the shared breaker's count either", async () => {
+    const { resilience } = guard({ retries: 0, breakerFailures: 4, tenants: true });
+    for (const key of ['a', 'b']) await resilience.run(as(key), () => Promise.resolve('known'));
+    for (const key of ['a', 'a', 'b']) await fail(resilience, as(key));
+    await fail(resilience, as('made-up'), http(401));
+    await fail(resilience, as('b'));
+    expect(resilience.state().breaker).toBe('open');
+  });
+
+  it('a call holding a slot of its own (an upload) takes no bulkhead slot', async () => {
+    const { resilience } = guard({ maxConcurrent: 1, maxQueued: 0 });
+    const held = deferred();
+    const upload = resilience.run({ ...POST, bulkhead: false }, () => held.promise);
+    await expect(resilience.run(GET, () => Promise.resolve('read'))).resolves.toBe('read');
+    held.resolve('uploaded');
+    await expect(upload).resolves.toBe('uploaded');
+  });
+});
+
 describe('endOnAbort (subscriptions at shutdown)', () => {
   it('ends a stream that would never end, and releases it', async () => {
     let released = false;

@@ -13,7 +13,7 @@ import {
 } from '../../upstream/dashscope/index.js';
 import { requireJobId } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
-import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveCreated, type Created, type CutOff } from '../writes.js';
+import { byDeadline, createFailure, cutOffCause, mayExist, mayHaveChanged, mayHaveCreated, type Created, type CutOff } from '../writes.js';
 import { EXPORT_COST, checkpointAfterExport, exportArguments } from './checkpoints.js';
 import { parseCreateInput } from './create-input.js';
 import { IDEMPOTENCY_TTL_MS, fingerprintOf, type Attempt } from './idempotency.js';
@@ -21,11 +21,29 @@ import { SEARCH_MAX_PAGES, findCreatedJob, idempotencyMarker, jobsOfCreate, type
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
-/** An upstream failure in its GraphQL form (an expected outcome, not a gateway error to log). */
-async function upstream<T>(write: Promise<T>): Promise<T> {
+/**
+ * A write to job `id`, answered by the deadline (`cutOff`), then every copy of the job read before forgotten, before the
+ * write answers (on every replica: src/upstream/job-reader.ts): everyone's once DashScope took the write or may have,
+ * only the caller's when DashScope refused it (it changed nothing, and another tenant's cached copies are not the
+ * caller's to throw away). A caller cut off before DashScope answered (gone, or the deadline) has its own copy
+ * forgotten at once and everyone's only if DashScope's answer, when it comes, says so: leaving early is no way to
+ * empty others' caches. Failures in their GraphQL form (an expected outcome, not a gateway error to log).
+ */
+async function writeToJob<T>(ctx: GatewayContext, id: string, write: Promise<T>, cutOff: (by: CutOff) => GatewayError): Promise<T> {
+  // Whose copies DashScope's answer says go: everyone's unless it refused the write; unset until it answered.
+  let everyone: boolean | undefined;
+  const answered = write.then(
+    () => (everyone = true),
+    (failure: unknown) => (everyone = mayHaveChanged(failure)),
+  );
   try {
-    return await write;
+    const result = await byDeadline(write, ctx.signal, cutOff);
+    await ctx.invalidateJob(id);
+    return result;
   } catch (error) {
+    // Even a refused write (a cancel of a job that finished meanwhile) says the caller's copy is out of date.
+    await ctx.invalidateJob(id, everyone ?? false);
+    if (everyone === undefined) void answered.then((took) => (took ? ctx.invalidateJob(id) : undefined));
     throw toGatewayError(error);
   }
 }
@@ -123,28 +141,19 @@ export const Mutation: MutationResolvers = {
     const job = await byDeadline(create, ctx.signal, cutOff).catch((error: unknown) => {
       throw createFailure(JOB, error, key != null);
     });
-    ctx.invalidateJob(job.id);
+    await ctx.invalidateJob(job.id);
     return job;
   },
 
   cancelFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
-    try {
-      await upstream(byDeadline(ctx.client.cancelJob(ctx.credential(), id), ctx.signal, writeCutOff('cancel', id)));
-    } finally {
-      // Even a refused cancel says the job moved on: no copy read before may be served.
-      ctx.invalidateJob(id);
-    }
+    await writeToJob(ctx, id, ctx.client.cancelJob(ctx.credential(), id), writeCutOff('cancel', id));
     return ctx.loaders.job.load(id);
   },
 
   deleteFineTuneJob: async (_parent, { id }, ctx) => {
     requireJobId(id);
-    try {
-      await upstream(byDeadline(ctx.client.deleteJob(ctx.credential(), id), ctx.signal, writeCutOff('delete', id)));
-    } finally {
-      ctx.invalidateJob(id);
-    }
+    await writeToJob(ctx, id, ctx.client.deleteJob(ctx.credential(), id), writeCutOff('delete', id));
     return { id, deleted: true };
   },
 
@@ -156,15 +165,8 @@ export const Mutation: MutationResolvers = {
         `The operation deadline passed before DashScope answered the export of checkpoint "${checkpoint}" of fine-tune job "${jobId}"; it may still take effect: read the job's checkpoints to see (repeating it with the same modelName answers CONFLICT if it did).`,
         { code: 'UPSTREAM_TIMEOUT', retryable: true },
       );
-    let submitted: boolean;
-    try {
-      submitted = await upstream(
-        byDeadline(ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), ctx.signal, cutOff),
-      );
-    } finally {
-      // The checkpoint's status moves on: no copy of the job's checkpoints read before may be served.
-      ctx.invalidateJob(jobId);
-    }
+    // The checkpoint's status moves on: no copy of the job's checkpoints read before may be served.
+    const submitted = await writeToJob(ctx, jobId, ctx.client.exportCheckpoint(ctx.credential(), jobId, checkpoint, modelName), cutOff);
     // §6.10: `false` is a failed submission, nothing exported; DashScope says to retry.
     if (!submitted) {
       throw new GatewayError(

@@ -15,8 +15,11 @@ export const Subscription: SubscriptionResolvers = {
     },
     resolve: (event: JobEvent, _args: unknown, ctx: GatewayContext) => {
       if ('error' in event) throw event.error;
-      // The subscription's context lives as long as the stream: nested fields (checkpoints, logs) must read afresh.
-      ctx.invalidateJob(event.value.id);
+      // The subscription's context lives as long as the stream: nested fields (checkpoints, logs) must read afresh, and
+      // so must the subscriber's next query. Only its own copies: other credentials' kept copies are of a finished job
+      // (true for ever) or of a running one within CACHE_NONTERMINAL_TTL_MS (allowed to be that old), so a stream
+      // (one subscribe after another) is no way to empty everyone's caches.
+      void ctx.invalidateJob(event.value.id, false);
       return event.value;
     },
   },

@@ -39,17 +39,30 @@ export async function checkUpload(file: StreamedFile, rules: UploadRules): Promi
   const tooLarge = () => withLimit('maxUploadBytes', `The file ${name} is larger than ${rules.maxBytes} bytes, the most allowed.`);
   const iterator = file.stream()[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let refusal: GatewayError | undefined;
+  const stalled = () =>
+    badUserInput(`The upload of ${name} stalled: none of the file came for ${rules.idleTimeoutMs / 1000} s. Send it again.`);
+  // The caller's next bytes, within the idle timeout: an upload waiting on a stalled caller holds an upstream socket.
   const next = async (): Promise<IteratorResult<Buffer>> => {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject((refusal = stalled())), rules.idleTimeoutMs);
+    });
     try {
-      return await iterator.next();
-    } catch {
-      // busboy ends the part with an error when the body stops inside it.
-      throw (refusal = badUserInput(`The upload of ${name} was cut off before the file's end.`));
+      return await Promise.race([
+        iterator.next().catch(() => {
+          // busboy ends the part with an error when the body stops inside it.
+          throw (refusal = badUserInput(`The upload of ${name} was cut off before the file's end.`));
+        }),
+        idle,
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
   };
+  // However long the caller takes: the HTTP server's request timeout bounds that, and no upstream socket waits on it.
   const drain = () => {
     void (async () => {
-      for (;;) if ((await next()).done) return;
+      for (;;) if ((await iterator.next()).done) return;
     })().catch(() => {});
   };
 

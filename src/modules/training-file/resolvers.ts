@@ -1,8 +1,9 @@
-import type { UpstreamRead } from '../../context.js';
+import type { GatewayContext, UpstreamRead } from '../../context.js';
 import { GatewayError, badUserInput, toGatewayError } from '../../errors/index.js';
 import { checkUpload } from './check-upload.js';
 import type { FineTuneJobResolvers, MutationResolvers, QueryResolvers, TrainingFileResolvers } from '../../generated/graphql.js';
-import { isValidId, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
+import { isValidId, type Credential, type TrainingFileListRecord, type TrainingFileRecord } from '../../upstream/dashscope/index.js';
+import type { StreamedFile } from './upload.js';
 import { nullIfNotFound, requireId, requireRange } from '../arguments.js';
 import { ONE_CALL, type FieldCosts } from '../costs.js';
 import { byDeadline, cutOffCause, type CutOff } from '../writes.js';
@@ -51,6 +52,27 @@ export const TrainingFile: TrainingFileResolvers = {
   },
 };
 
+/** The upload itself, within its slot: everything about the file is checked on its first bytes, before DashScope is called. */
+async function upload(file: StreamedFile, description: string | null | undefined, credential: Credential, ctx: GatewayContext) {
+  const checked = await checkUpload(file, ctx.uploads);
+  const write = ctx.client
+    .uploadFile(credential, { filename: file.name, content: checked.content, description }, ctx.signal)
+    .catch((error: unknown) => {
+      // The caller's body failed the rules mid-stream: DashScope's request was aborted with it, no file was made.
+      throw checked.refusal() ?? toGatewayError(error);
+    });
+  const cutOff = (by: CutOff) =>
+    new GatewayError(
+      `${cutOffCause(by)} before DashScope answered the upload of ${JSON.stringify(file.name)}; it may still finish: list the training files to see.`,
+      { code: 'UPSTREAM_TIMEOUT', retryable: true },
+    );
+  try {
+    return await byDeadline(write, ctx.signal, cutOff);
+  } finally {
+    checked.drain();
+  }
+}
+
 export const Mutation: MutationResolvers = {
   uploadTrainingFile: async (_parent, { file, description }, ctx) => {
     const credential = ctx.credential();
@@ -59,23 +81,12 @@ export const Mutation: MutationResolvers = {
     // Sent on as a form field and shown in DashScope's console and in logs: no line breaks or other control characters.
     if (description != null && CONTROL.test(description))
       throw badUserInput('description must not contain control characters (line breaks, tabs, …).', 'description');
-    // Everything about the file is checked on its first bytes, before DashScope is called at all.
-    const checked = await checkUpload(file, ctx.uploads);
-    const write = ctx.client
-      .uploadFile(credential, { filename: file.name, content: checked.content, description }, ctx.signal)
-      .catch((error: unknown) => {
-        // The caller's body failed the rules mid-stream: DashScope's request was aborted with it, no file was made.
-        throw checked.refusal() ?? toGatewayError(error);
-      });
-    const cutOff = (by: CutOff) =>
-      new GatewayError(
-        `${cutOffCause(by)} before DashScope answered the upload of ${JSON.stringify(file.name)}; it may still finish: list the training files to see.`,
-        { code: 'UPSTREAM_TIMEOUT', retryable: true },
-      );
+    // A slot of the uploads' own share first (per credential and in total): over it, refused before any upstream call.
+    const release = ctx.uploadSlots.take(ctx.client.shareOf(credential));
     try {
-      return await byDeadline(write, ctx.signal, cutOff);
+      return await upload(file, description, credential, ctx);
     } finally {
-      checked.drain();
+      release();
     }
   },
 

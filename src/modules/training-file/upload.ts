@@ -66,16 +66,27 @@ export const FileScalar = new GraphQLScalarType({
 
 export type UploadType = 'jsonl' | 'zip';
 
-/** What an uploaded training file may be (config.uploads: `UPLOAD_MAX_BYTES`, `UPLOAD_TYPES`). */
+/** What an uploaded training file may be, and how uploads share the gateway (config.uploads: `UPLOAD_*`). */
 export interface UploadRules {
   /** The largest file accepted, in bytes. */
   maxBytes: number;
   /** The types accepted, each checked by the file's extension and by its first bytes. */
   types: UploadType[];
+  /** A caller that sends none of its file for this long fails its upload (BAD_USER_INPUT): it held an upstream socket. */
+  idleTimeoutMs: number;
+  /** Uploads in flight at once, in total (the sockets of the uploads' own upstream pool), and per credential. */
+  maxConcurrent: number;
+  maxPerCredential: number;
 }
 
 /** DashScope takes ZIP datasets up to 2 GB; half that keeps one caller from holding a connection and a slot for long. */
-export const DEFAULT_UPLOAD_RULES: UploadRules = { maxBytes: 1_073_741_824, types: ['jsonl', 'zip'] };
+export const DEFAULT_UPLOAD_RULES: UploadRules = {
+  maxBytes: 1_073_741_824,
+  types: ['jsonl', 'zip'],
+  idleTimeoutMs: 5_000,
+  maxConcurrent: 16,
+  maxPerCredential: 16,
+};
 
 /** The type a file name claims, by its extension; undefined for any other. */
 export function typeByName(name: string): UploadType | undefined {

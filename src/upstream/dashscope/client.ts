@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { setTimeout as pause } from 'node:timers/promises';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool } from 'undici';
 import type { z } from 'zod';
 import type { UpstreamDataset } from './create-job.js';
 import { credentialScope } from '../credential-scope.js';
@@ -11,6 +9,8 @@ import type { UpstreamSpan, UpstreamTracer } from '../../observability/tracing.j
 import { invalidIdReason } from './ids.js';
 import { endpointTemplate } from './endpoint.js';
 import { Resilience, type ResilienceOptions } from './resilience.js';
+import { UploadBody } from './upload-body.js';
+import { networkFailure, observed } from './attempt.js';
 import {
   DeploymentListModel,
   DeploymentModel,
@@ -62,6 +62,11 @@ export interface DashScopeClientOptions {
   bodyTimeoutMs: number;
   /** Sockets in the pool. */
   connections: number;
+  /**
+   * Sockets of a pool of their own for uploads (a slow or stalled caller's upload never holds one of the others);
+   * callers bound the uploads in flight to it (src/modules/training-file/upload-slots.ts). Default 16.
+   */
+  uploadConnections?: number;
   userAgent?: string;
   /** Retries, retry budget, circuit breaker and bulkhead (src/upstream/dashscope/resilience.ts); defaults there. */
   resilience?: Partial<ResilienceOptions>;
@@ -131,11 +136,9 @@ interface Call {
    * envelope), errors as `{error: {message, type, code}}`.
    */
   compatible?: boolean;
-  /** A streamed body instead of `body` (an upload): sent as it is read, never held. */
-  stream?: { body: Readable; contentType: string };
+  /** A streamed body instead of `body` (an upload): sent as it is read, never held, on the uploads' own pool. */
+  upload?: UploadBody;
 }
-
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
  * The one client of the DashScope fine-tunes API: one method per endpoint, one undici pool for the origin, explicit
@@ -143,6 +146,7 @@ const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENO
  */
 export class DashScopeClient {
   private readonly pool: Pool;
+  private readonly uploadPool: Pool;
   private readonly basePath: string;
   private readonly apiPath: string;
   private readonly compatiblePath: string;
@@ -156,13 +160,25 @@ export class DashScopeClient {
     this.apiPath = `${prefix}/api/v1`;
     this.compatiblePath = `${prefix}/compatible-mode/v1`;
     this.basePath = `${this.apiPath}/fine-tunes`;
-    this.pool = new Pool(url.origin, {
-      connections: options.connections,
-      connectTimeout: options.connectTimeoutMs,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-      keepAliveTimeout: 10_000,
-    });
+    const pool = (connections: number) =>
+      new Pool(url.origin, {
+        connections,
+        connectTimeout: options.connectTimeoutMs,
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.bodyTimeoutMs,
+        keepAliveTimeout: 10_000,
+      });
+    this.pool = pool(options.connections);
+    this.uploadPool = pool(options.uploadConnections ?? 16);
+  }
+
+  /**
+   * What a credential's shares of the gateway's pools are counted by (a scope, never the key): its own once DashScope
+   * has answered it, else the one share every key DashScope has not answered yet (made-up keys among them) holds
+   * together (src/upstream/dashscope/resilience.ts).
+   */
+  shareOf(credential: Credential): string {
+    return this.resilience.shareOf(credentialScope({ apiKey: credential.apiKey }));
   }
 
   async getJob(credential: Credential, jobId: string, signal?: AbortSignal): Promise<FineTuneJobRecord> {
@@ -450,9 +466,10 @@ export class DashScopeClient {
 
   /**
    * Uploads a training file (§6.12, `POST /compatible-mode/v1/files`, multipart `file` and `purpose=fine-tune`),
-   * streaming `content` into the request as DashScope reads it: the multipart body is a known boundary, a preamble, the
-   * content and an epilogue, so nothing is held. Should `content` fail (the caller's body cut off, over a limit), the
-   * request is aborted mid-body and DashScope makes no file. A write: never retried.
+   * streaming `content` into the request as DashScope reads it (src/upstream/dashscope/upload-body.ts), on the uploads'
+   * own pool and outside the bulkhead. Should `content` fail (the caller's body cut off, stalled, over a limit), the
+   * request is aborted mid-body, DashScope makes no file, and the failure is the caller's (`caller`): it counts nothing
+   * against DashScope's health. A write: never retried.
    */
   async uploadFile(
     credential: Credential,
@@ -460,20 +477,6 @@ export class DashScopeClient {
     signal?: AbortSignal,
   ): Promise<TrainingFileRecord> {
     const subject = `training file ${JSON.stringify(upload.filename)}`;
-    const boundary = `----finetune-gateway-${randomBytes(16).toString('hex')}`;
-    // Quotes and line breaks in a name are escaped as browsers do (HTML's form encoding): a name cannot add a header.
-    const quoted = (name: string) => name.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-    const field = (name: string, value: string) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-    const preamble =
-      field('purpose', 'fine-tune') +
-      (upload.description ? field('description', upload.description) : '') +
-      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${quoted(upload.filename)}"\r\n` +
-      'content-type: application/octet-stream\r\n\r\n';
-    async function* body() {
-      yield Buffer.from(preamble);
-      yield* upload.content;
-      yield Buffer.from(`\r\n--${boundary}--\r\n`);
-    }
     return this.call(
       credential,
       {
@@ -481,7 +484,7 @@ export class DashScopeClient {
         root: 'files',
         compatible: true,
         path: '',
-        stream: { body: Readable.from(body(), { objectMode: false }), contentType: `multipart/form-data; boundary=${boundary}` },
+        upload: new UploadBody(upload),
         subject,
         action: 'creating',
         signal,
@@ -515,16 +518,20 @@ export class DashScopeClient {
    * hold `close()` until its own timeouts (shutdown waiting 10 s past its grace). Without `graceMs`, waits for them.
    */
   async close(graceMs?: number): Promise<void> {
+    await Promise.all([this.closePool(this.pool, graceMs), this.closePool(this.uploadPool, graceMs)]);
+  }
+
+  private async closePool(pool: Pool, graceMs: number | undefined): Promise<void> {
     // Closing twice (a graceful shutdown, then a test's or a signal handler's close) is not an error.
-    if (this.pool.closed || this.pool.destroyed) return;
-    const closed = this.pool.close();
+    if (pool.closed || pool.destroyed) return;
+    const closed = pool.close();
     if (graceMs === undefined) return closed;
     const grace = new AbortController();
     const timedOut = await Promise.race([closed.then(() => false), pause(graceMs, true, { signal: grace.signal }).catch(() => false)]);
     grace.abort();
     if (timedOut) {
       closed.catch(() => {}); // settles once destroyed; nothing to report
-      await this.pool.destroy();
+      await pool.destroy();
     }
   }
 
@@ -553,8 +560,9 @@ export class DashScopeClient {
     // The rate limit first: a request that waits for its token holds no bulkhead slot meanwhile.
     // One bucket per API key, whatever the workspace: DashScope's rate quota is the key's (account's), and a bucket per
     // workspace would let one key multiply its rate with made-up `x-dashscope-workspace` values (each call still sent).
+    const scope = credentialScope({ apiKey: credential.apiKey });
     await this.options.rateLimiter?.acquire(
-      credentialScope({ apiKey: credential.apiKey }),
+      scope,
       call.signal,
       (retryAfterMs) =>
         new UpstreamError({
@@ -576,7 +584,17 @@ export class DashScopeClient {
           )
         : this.send(credential, call, read);
     return this.resilience.run(
-      { idempotent: call.method === 'GET' && !call.write, signal: call.signal, subject: call.subject, action: call.action, endpoint },
+      {
+        idempotent: call.method === 'GET' && !call.write,
+        signal: call.signal,
+        subject: call.subject,
+        action: call.action,
+        endpoint,
+        // The bulkhead's and the breaker's shares are per key, as the rate limit's (made-up workspaces multiply nothing).
+        credential: scope,
+        // An upload holds a slot of its own (src/modules/training-file/upload-slots.ts) and a socket of its own pool.
+        bulkhead: !call.upload,
+      },
       onRequest ? () => observed(endpoint, call.signal, onRequest, attempt) : attempt,
     );
   }
@@ -590,24 +608,26 @@ export class DashScopeClient {
     if (credential.workspace) headers['x-dashscope-workspace'] = credential.workspace;
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     span?.inject(headers);
-    if (call.stream) headers['content-type'] = call.stream.contentType;
+    if (call.upload) headers['content-type'] = call.upload.contentType;
     const failure = { subject: call.subject, action: call.action };
 
     let status: number;
     let responseHeaders: Record<string, string | string[] | undefined>;
     let text: string;
     try {
-      const response = await this.pool.request({
+      const response = await (call.upload ? this.uploadPool : this.pool).request({
         method: call.method,
         path: this.rootPath(call) + call.path + queryString(call.query),
         headers,
-        body: call.stream ? call.stream.body : call.body === undefined ? undefined : JSON.stringify(call.body),
+        body: call.upload ? call.upload.stream : call.body === undefined ? undefined : JSON.stringify(call.body),
         signal: call.signal,
       });
       status = response.statusCode;
       responseHeaders = response.headers;
       text = await response.body.text();
     } catch (error) {
+      if (call.upload?.callersFault(error))
+        throw new UpstreamError({ ...failure, kind: 'caller', detail: "the caller's upload body failed or stalled" }, { cause: error });
       throw networkFailure(error, failure);
     }
 
@@ -656,33 +676,6 @@ export class DashScopeClient {
       requestId: body.request_id ?? headerValue(responseHeaders['x-request-id']),
       retryAfterSeconds: parseRetryAfter(responseHeaders['retry-after']),
     });
-  }
-}
-
-/** Times one attempt and tells `onRequest` how it ended (a request refused before sending is not one). */
-async function observed<T>(
-  endpoint: string,
-  signal: AbortSignal | undefined,
-  onRequest: (event: UpstreamRequestEvent) => void,
-  send: () => Promise<T>,
-): Promise<T> {
-  const started = performance.now();
-  const report = (status: string, code?: string) => onRequest({ endpoint, status, code, durationMs: performance.now() - started });
-  try {
-    const result = await send();
-    report('2xx');
-    return result;
-  } catch (error) {
-    const f = error instanceof UpstreamError ? error.failure : undefined;
-    if (f?.kind !== 'invalid-request') {
-      if (signal?.aborted) report('aborted');
-      else
-        report(
-          f?.httpStatus !== undefined ? String(f.httpStatus) : (f?.kind ?? 'unavailable'),
-          f?.code ?? (f?.kind === 'http' ? undefined : f?.kind),
-        );
-    }
-    throw error;
   }
 }
 
@@ -741,31 +734,4 @@ function queryString(query: Call['query']): string {
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-function networkFailure(error: unknown, failure: Pick<UpstreamFailure, 'subject' | 'action'>): Error {
-  if (error instanceof Error && error.name === 'AbortError') return error;
-  if (
-    error instanceof undiciErrors.ConnectTimeoutError ||
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError
-  ) {
-    return new UpstreamError({ ...failure, kind: 'timeout', detail: error.code }, { cause: error });
-  }
-  const code = (error as { code?: string } | null)?.code;
-  if (
-    error instanceof undiciErrors.SocketError ||
-    error instanceof undiciErrors.RequestAbortedError ||
-    (code && NETWORK_ERROR_CODES.has(code))
-  ) {
-    return new UpstreamError({ ...failure, kind: 'unavailable', detail: code }, { cause: error });
-  }
-  // A body that ends early (truncated) or cannot be decoded reads as a malformed answer.
-  if (error instanceof undiciErrors.ResponseError || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-    return new UpstreamError({ ...failure, kind: 'bad-response', detail: code }, { cause: error });
-  }
-  return new UpstreamError(
-    { ...failure, kind: 'unavailable', detail: code ?? (error instanceof Error ? error.message : 'unknown error') },
-    { cause: error },
-  );
 }

@@ -8,7 +8,8 @@ export type UpstreamFailureKind =
   | 'timeout' // connect, headers or body timeout
   | 'bad-response' // a 2xx whose body is not the documented shape
   | 'invalid-request' // refused before sending: the request would not be well-formed (e.g. a bad id)
-  | 'rate-limited'; // refused before sending: the gateway's own limit on requests to DashScope (UPSTREAM_RATE_PER_SECOND)
+  | 'rate-limited' // refused before sending: the gateway's own limit on requests to DashScope (UPSTREAM_RATE_PER_SECOND)
+  | 'caller'; // the caller's own request failed it mid-way (an upload's body cut off, stalled, over a limit): no fault of DashScope's
 
 export interface UpstreamFailure {
   kind: UpstreamFailureKind;
@@ -80,8 +81,10 @@ const NOT_SENT_DETAILS: ReadonlySet<string> = new Set([
 export function mayHaveTakenEffect(f: UpstreamFailure): boolean {
   if (f.shed) return false;
   switch (f.kind) {
+    // `caller`: the upload's body stopped before its closing delimiter, so DashScope got no whole request to act on.
     case 'invalid-request':
     case 'rate-limited':
+    case 'caller':
       return false;
     case 'timeout':
     case 'unavailable':

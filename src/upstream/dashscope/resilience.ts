@@ -1,7 +1,17 @@
 import { setTimeout as pause } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { deadlinePassed } from '../../errors/deadline.js';
 import { isRetryable } from '../../errors/upstream.js';
+import { Bulkhead } from './bulkhead.js';
+import { CircuitBreaker, CredentialBreakers, type BreakerState } from './breaker.js';
 import { UpstreamError, type UpstreamFailure } from './errors.js';
+
+export type { BreakerState } from './breaker.js';
+
+/** What every key DashScope has not answered yet shares (tenants): one share of the bulkhead, no say in the shared breaker. */
+const UNKNOWN_KEYS = 'keys DashScope has not answered';
+/** Keys DashScope answered that are remembered; the least recent is forgotten past it (back among the unknown ones). */
+const MAX_KNOWN_KEYS = 10_000;
 
 export interface ResilienceOptions {
   /** Retries after the first attempt; idempotent requests (GET) only. */
@@ -21,6 +31,16 @@ export interface ResilienceOptions {
   /** Upstream requests in flight at once (bulkhead); more wait in a queue of at most `maxQueued`, then fail. */
   maxConcurrent: number;
   maxQueued: number;
+  /** Of those, what one credential may hold in flight and waiting (default: all of them). */
+  maxConcurrentPerCredential?: number;
+  maxQueuedPerCredential?: number;
+  /**
+   * Several tenants share the upstream (forward mode): each credential gets a breaker of its own, and one credential's
+   * faults count for at most half of the shared breaker's threshold (src/upstream/dashscope/breaker.ts). A key
+   * DashScope has not yet answered (anything but 401 or 403) is unknown: made-up keys cost nothing to make, so all of
+   * them share one bulkhead share, and their faults count toward their own breakers only.
+   */
+  tenants?: boolean;
   now?: () => number;
   random?: () => number;
   /** Hears what an operator should know: each upstream fault (and whether it is retried) and the breaker's changes. */
@@ -29,7 +49,8 @@ export interface ResilienceOptions {
 
 export type ResilienceEvent =
   | { type: 'fault'; failure: UpstreamFailure; retrying: boolean; endpoint?: string | undefined }
-  | { type: 'breaker'; state: 'open' | 'closed' };
+  /** `credential`: one credential's own breaker (tenants), not the shared one. */
+  | { type: 'breaker'; state: 'open' | 'closed'; credential?: boolean };
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = {
   retries: 2,
@@ -50,9 +71,11 @@ export interface GuardedCall extends Pick<UpstreamFailure, 'subject' | 'action'>
   signal?: AbortSignal | undefined;
   /** The route template (`GET /fine-tunes/{id}`), passed on in fault events for logs and metrics. */
   endpoint?: string | undefined;
+  /** Whose call it is (a credential's scope, never the key): the bulkhead's and the breaker's shares are counted by it. */
+  credential?: string | undefined;
+  /** False for a call that holds a slot of a pool of its own (an upload's): it takes no bulkhead slot. */
+  bulkhead?: boolean;
 }
-
-export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /**
  * The protections around every upstream request of one origin: retries within a budget, a circuit breaker and a
@@ -63,18 +86,43 @@ export class Resilience {
   private readonly options: Required<ResilienceOptions>;
   private readonly budget: RetryBudget;
   private readonly breaker: CircuitBreaker;
+  private readonly credentialBreakers: CredentialBreakers | undefined;
   private readonly bulkhead: Bulkhead;
+  private readonly knownKeys: LRUCache<string, true> | undefined;
 
   constructor(options: Partial<ResilienceOptions> = {}) {
-    this.options = { now: Date.now, random: Math.random, onEvent: () => {}, ...DEFAULT_RESILIENCE, ...options };
+    const o = { now: Date.now, random: Math.random, onEvent: () => {}, tenants: false, ...DEFAULT_RESILIENCE, ...options };
+    this.options = {
+      ...o,
+      maxConcurrentPerCredential: o.maxConcurrentPerCredential ?? o.maxConcurrent,
+      maxQueuedPerCredential: o.maxQueuedPerCredential ?? o.maxQueued,
+    };
+    const { breakerFailures, breakerOpenMs, now, tenants } = this.options;
     this.budget = new RetryBudget(this.options.retryBudgetRatio, this.options.retryBudgetMin);
-    this.breaker = new CircuitBreaker(this.options.breakerFailures, this.options.breakerOpenMs, this.options.now);
-    this.bulkhead = new Bulkhead(this.options.maxConcurrent);
+    this.breaker = new CircuitBreaker(breakerFailures, breakerOpenMs, now, tenants ? Math.ceil(breakerFailures / 2) : breakerFailures);
+    this.credentialBreakers = tenants ? new CredentialBreakers(breakerFailures, breakerOpenMs, now) : undefined;
+    this.bulkhead = new Bulkhead(this.options.maxConcurrent, this.options.maxConcurrentPerCredential);
+    this.knownKeys = tenants ? new LRUCache({ max: MAX_KNOWN_KEYS }) : undefined;
   }
 
-  /** For logs and tests. */
-  state(): { breaker: BreakerState; active: number; queued: number } {
-    return { breaker: this.breaker.state(), active: this.bulkhead.active, queued: this.bulkhead.queued };
+  /** Whether DashScope has answered this credential (a scope) other than 401 or 403; always with one tenant. */
+  knows(credential: string): boolean {
+    return !this.knownKeys || this.knownKeys.has(credential);
+  }
+
+  /** What the credential's shares are counted by: itself once DashScope knows it, else the one share of unknown keys. */
+  shareOf(credential: string): string {
+    return this.knows(credential) ? credential : UNKNOWN_KEYS;
+  }
+
+  /** For logs, metrics and tests. `credentialBreakersOpen`: credentials whose own breaker is open (tenants only). */
+  state(): { breaker: BreakerState; credentialBreakersOpen: number; active: number; queued: number } {
+    return {
+      breaker: this.breaker.state(),
+      credentialBreakersOpen: this.credentialBreakers?.open() ?? 0,
+      active: this.bulkhead.active,
+      queued: this.bulkhead.queued,
+    };
   }
 
   async run<T>(call: GuardedCall, send: () => Promise<T>): Promise<T> {
@@ -96,40 +144,75 @@ export class Resilience {
   }
 
   private async attempt<T>(call: GuardedCall, send: () => Promise<T>): Promise<T> {
+    const credential = call.credential ?? '';
     if (call.signal?.aborted) throw aborted(call);
     // An open breaker fails before queueing; admission is decided again once a slot is free.
-    if (this.breaker.openForMs() > 0) throw this.shed(call, 'the circuit breaker is open', this.breaker.openForMs());
-    if (!this.bulkhead.tryEnter()) {
-      if (this.bulkhead.queued >= this.options.maxQueued) throw this.shed(call, 'too many upstream requests are waiting');
-      await this.bulkhead.wait(call.signal).catch(() => {
+    this.refuseIfOpen(call, credential);
+    const bulkhead = call.bulkhead !== false;
+    const share = this.shareOf(credential);
+    if (bulkhead && !this.bulkhead.tryEnter(share)) {
+      const { maxQueued, maxQueuedPerCredential } = this.options;
+      if (this.bulkhead.queued >= maxQueued || this.bulkhead.queuedOf(share) >= maxQueuedPerCredential)
+        throw this.shed(call, 'too many upstream requests are waiting');
+      await this.bulkhead.wait(share, call.signal).catch(() => {
         throw aborted(call);
       });
     }
     try {
-      const admission = this.breaker.admit();
-      if (admission === 'refused') throw this.shed(call, 'the circuit breaker is open', this.breaker.openForMs());
-      const probe = admission === 'probe';
+      const own = this.credentialBreakers?.of(credential);
+      const shared = this.breaker.admit();
+      const ownAdmission = shared === 'refused' ? 'refused' : (own?.admit() ?? 'closed');
+      if (ownAdmission === 'refused') {
+        this.breaker.abandoned(shared === 'probe');
+        this.refuseIfOpen(call, credential);
+        throw this.shed(call, 'the circuit breaker is open');
+      }
+      const probes = { shared: shared === 'probe', own: ownAdmission === 'probe' };
       try {
         const result = await send();
-        this.succeeded();
+        this.answered(credential, true, probes.shared);
         return result;
       } catch (error) {
-        // The caller left or the deadline passed: that says nothing about the upstream's health.
-        if (call.signal?.aborted) {
-          this.breaker.abandoned(probe);
-          throw aborted(call);
+        // The caller left, the deadline passed, or the caller's own request failed it (an upload's body): that says
+        // nothing about the upstream's health, either way.
+        if (call.signal?.aborted || isCallersOwn(error)) {
+          this.breaker.abandoned(probes.shared);
+          own?.abandoned(probes.own);
+          if (call.signal?.aborted && !isCallersOwn(error)) throw aborted(call);
+          throw error;
         }
-        if (!isUpstreamFault(error)) this.succeeded();
-        else if (this.breaker.failed(probe)) this.options.onEvent({ type: 'breaker', state: 'open' });
+        if (!isUpstreamFault(error)) this.answered(credential, knowsKey(error), probes.shared);
+        else this.failed(credential, probes);
         throw error;
       }
     } finally {
-      this.bulkhead.leave();
+      if (bulkhead) this.bulkhead.leave(share);
     }
   }
 
-  private succeeded(): void {
+  /** Refuses the call at once while the shared breaker, or the credential's own, is open. */
+  private refuseIfOpen(call: GuardedCall, credential: string): void {
+    const ownMs = this.credentialBreakers?.of(credential)?.openForMs() ?? 0;
+    const sharedMs = this.breaker.openForMs();
+    if (sharedMs > 0) throw this.shed(call, 'the circuit breaker is open', sharedMs);
+    if (ownMs > 0) throw this.shed(call, "the circuit breaker of this key is open: DashScope kept failing this key's calls", ownMs);
+  }
+
+  /**
+   * DashScope answered (`took`: and took the key). A key it never took has no say in everyone's breaker, either way:
+   * made-up keys would open it with faults of as many keys as needed, or keep it from opening with their 401s.
+   */
+  private answered(credential: string, took: boolean, sharedProbe: boolean): void {
+    if (took) this.knownKeys?.set(credential, true);
+    this.credentialBreakers?.succeeded(credential);
+    if (!this.knows(credential)) return this.breaker.abandoned(sharedProbe);
     if (this.breaker.succeeded()) this.options.onEvent({ type: 'breaker', state: 'closed' });
+  }
+
+  private failed(credential: string, probes: { shared: boolean; own: boolean }): void {
+    if (!this.knows(credential)) this.breaker.abandoned(probes.shared);
+    else if (this.breaker.failed(probes.shared, credential)) this.options.onEvent({ type: 'breaker', state: 'open' });
+    if (this.credentialBreakers?.failed(credential, probes.own)) this.options.onEvent({ type: 'breaker', state: 'open', credential: true });
   }
 
   /** Milliseconds to wait before retrying, or undefined when this failure is not worth retrying. */
@@ -165,11 +248,25 @@ export function isWorthRetrying(f: UpstreamFailure): boolean {
   return isRetryable(f);
 }
 
-/** What counts against the upstream's health: it failed to answer, or answered 5xx. A 4xx or 429 is an answer. */
+/**
+ * What counts against the upstream's health: it failed to answer, or answered 5xx. A 4xx or 429 is an answer; the
+ * gateway's own refusals (shed, rate-limited, invalid) and the caller's own failures (`caller`) are no upstream's doing.
+ */
 function isUpstreamFault(error: unknown): boolean {
   if (!(error instanceof UpstreamError) || error.failure.shed) return false;
   const f = error.failure;
   return f.kind === 'unavailable' || f.kind === 'timeout' || (f.kind === 'http' && (f.httpStatus ?? 0) >= 500);
+}
+
+/** An answer that shows DashScope took the key: any but 401 and 403 (a 404 of a job, a 400 of a body, a 429). */
+function knowsKey(error: unknown): boolean {
+  const status = error instanceof UpstreamError && error.failure.kind === 'http' ? error.failure.httpStatus : undefined;
+  return status !== undefined && status !== 401 && status !== 403;
+}
+
+/** The caller's own request failed the call (an upload's body cut off, stalled, over a limit). */
+function isCallersOwn(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure.kind === 'caller';
 }
 
 /** An answer the client could not read: not counted against the upstream's health, but an operator must hear of it. */
@@ -207,100 +304,5 @@ class RetryBudget {
     if (this.balance < 1) return false;
     this.balance -= 1;
     return true;
-  }
-}
-
-class CircuitBreaker {
-  private consecutiveFailures = 0;
-  private openedAt: number | undefined;
-  private probing = false;
-
-  constructor(
-    private readonly threshold: number,
-    private readonly openMs: number,
-    private readonly now: () => number,
-  ) {}
-
-  state(): BreakerState {
-    if (this.openedAt === undefined) return 'closed';
-    return this.openForMs() > 0 || this.probing ? 'open' : 'half-open';
-  }
-
-  /** Remaining time before a probe may go, 0 when closed or due. */
-  openForMs(): number {
-    return this.openedAt === undefined ? 0 : Math.max(0, this.openedAt + this.openMs - this.now());
-  }
-
-  admit(): 'closed' | 'probe' | 'refused' {
-    if (this.openedAt === undefined) return 'closed';
-    if (this.openForMs() > 0 || this.probing) return 'refused';
-    this.probing = true;
-    return 'probe';
-  }
-
-  /** Any answer proves the upstream answers. True when this closed an open breaker. */
-  succeeded(): boolean {
-    const wasOpen = this.openedAt !== undefined;
-    this.consecutiveFailures = 0;
-    this.openedAt = undefined;
-    this.probing = false;
-    return wasOpen;
-  }
-
-  /** True when this opened a closed breaker. */
-  failed(probe: boolean): boolean {
-    if (probe) {
-      this.probing = false;
-      this.openedAt = this.now();
-      return false;
-    }
-    if (this.openedAt !== undefined) return false; // a call sent before the breaker opened
-    if (++this.consecutiveFailures < this.threshold) return false;
-    this.openedAt = this.now();
-    return true;
-  }
-
-  abandoned(probe: boolean): void {
-    if (probe) this.probing = false;
-  }
-}
-
-class Bulkhead {
-  active = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly max: number) {}
-
-  get queued(): number {
-    return this.waiting.length;
-  }
-
-  tryEnter(): boolean {
-    if (this.active >= this.max) return false;
-    this.active++;
-    return true;
-  }
-
-  /** Resolves once a slot is handed over (already counted as active); rejects if the signal aborts first. */
-  wait(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        const index = this.waiting.indexOf(handOver);
-        if (index !== -1) this.waiting.splice(index, 1);
-        reject(signal?.reason as Error);
-      };
-      const handOver = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      this.waiting.push(handOver);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  leave(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
   }
 }
