@@ -19,7 +19,8 @@ if (!values.upstream) {
   console.error('usage: lean-yoga --upstream http://127.0.0.1:PORT [--port N] [--key KEY]');
   process.exit(1);
 }
-const pool = new Pool(values.upstream, { connections: 64 });
+// undici's defaults, as a team would leave them: no cap on connections to the upstream.
+const pool = new Pool(values.upstream);
 const headers = { authorization: `Bearer ${values.key}`, accept: 'application/json' };
 
 async function get<T>(path: string): Promise<T> {
