@@ -48,7 +48,8 @@ function packageOf(where: string): string {
 function keyOf(frame: CallFrame, by: Grouping): string {
   const where = whereOf(frame.url);
   const name = frame.functionName || '(anonymous)';
-  if (!where) return name; // (garbage collector), (program), (idle), (root)
+  // (garbage collector), (program), (idle), (root); and native bindings such as writev, which have no script.
+  if (!where) return by === 'package' && !name.startsWith('(') ? 'node (native)' : name;
   if (by === 'package') return packageOf(where);
   if (by === 'file') return where;
   return `${name} ${where}:${frame.lineNumber + 1}`;
