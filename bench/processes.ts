@@ -44,6 +44,8 @@ export interface Child {
   url: string;
   /** The last lines it wrote, to show when it fails. */
   output(): string;
+  /** SIGTERM, then resolves once it exited (so that `--cpu-prof` gets to write its profile); SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** A free loopback port (the tiny window before the child binds it is acceptable for a bench). */
@@ -62,7 +64,7 @@ export function freePort(): Promise<number> {
 export async function startChild(
   name: string,
   args: string[],
-  options: { port: number; readyPath: string; env?: Record<string, string>; cwd: string },
+  options: { port: number; readyPath: string; readyHeaders?: Record<string, string>; env?: Record<string, string>; cwd: string },
 ): Promise<Child> {
   const child = spawn(process.execPath, args, {
     cwd: options.cwd,
@@ -77,17 +79,20 @@ export async function startChild(
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let exited = false;
-  child.once('exit', () => {
-    exited = true;
-    children.delete(child);
-  });
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      children.delete(child);
+      resolve();
+    }),
+  );
 
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (exited) throw new Error(`${name} exited before it was ready:\n${tail}`);
     if (Date.now() > deadline) throw new Error(`${name} was not ready within 20 s:\n${tail}`);
-    const ready = await fetch(url + options.readyPath).then(
+    const ready = await fetch(url + options.readyPath, { headers: options.readyHeaders }).then(
       (response) => response.status === 200,
       () => false,
     );
@@ -95,7 +100,14 @@ export async function startChild(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (child.pid === undefined) throw new Error(`${name} has no pid`);
-  return { name, pid: child.pid, url, output: () => tail };
+  const stop = async (graceMs = 10_000) => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exit;
+    clearTimeout(timer);
+  };
+  return { name, pid: child.pid, url, output: () => tail, stop };
 }
 
 // Linux reports CPU times in clock ticks: USER_HZ is 100 on every mainstream kernel build.
